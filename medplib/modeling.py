@@ -1,0 +1,476 @@
+"""MedPLIB: CLIP tower -> projector -> MoE LLaMA, region features at `<region>`, `<SEG>` -> SAM-Med2D masks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, CLIPVisionModel, GenerationMixin, PreTrainedModel
+from transformers.cache_utils import Cache
+from transformers.utils import ModelOutput
+
+from .configuration import MedPLIBConfig
+from .constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
+from .language_model import MedPLIBLanguageModel
+from .losses import mask_bce, mask_dice, mask_focal, mask_iou_head
+from .moe import router_aux_loss
+from .sam import SamMed2D, postprocess_masks
+from .vision import TwoLayerMLP, sample_region_feature
+
+
+@dataclass
+class MultimodalInputs:
+    """A batch after splicing: image patches and region vectors replace their placeholder ids."""
+
+    inputs_embeds: torch.Tensor  # [B, N, H]
+    attention_mask: torch.Tensor  # [B, N] bool
+    labels: torch.Tensor | None  # [B, N]
+    expanded_ids: torch.Tensor  # [B, N]: token ids, IMAGE/REGION placeholders, pad id after the end
+
+
+@dataclass
+class MedPLIBOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    last_hidden_state: torch.Tensor | None = None
+    router_logits: tuple[torch.Tensor, ...] | None = None
+    ce_loss: torch.Tensor | None = None
+    aux_loss: torch.Tensor | None = None
+    mask_losses: dict | None = None
+    pred_masks: list | None = None  # per sample: [n_seg, H, W] logits at the GT mask size
+    iou_predictions: list | None = None
+    multimodal: MultimodalInputs | None = None
+
+
+@dataclass
+class GroundedGeneration:
+    sequences: torch.Tensor  # [1, new] generated ids (prompt excluded)
+    seg_positions: list[int]  # index into `sequences[0]` of each <SEG>
+    mask_logits: torch.Tensor  # [n_seg, H, W] at the original image size
+    masks: torch.Tensor  # [n_seg, H, W] bool (sigmoid > threshold)
+    scores: torch.Tensor  # [n_seg] IoU-head predictions
+
+
+class MedPLIBPreTrainedModel(PreTrainedModel):
+    config_class = MedPLIBConfig
+    config: MedPLIBConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MedPLIBDecoderLayer", "CLIPEncoderLayer", "SamMed2DBlock", "TwoWayAttentionBlock"]
+    _keep_in_fp32_modules = ["router"]
+    _skip_keys_device_placement = ["past_key_values"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+
+
+class MedPLIBModel(MedPLIBPreTrainedModel):
+    """Everything but the LM head."""
+
+    def __init__(self, config: MedPLIBConfig):
+        super().__init__(config)
+        text, vision, sam = config.text_config, config.vision_config, config.sam
+        self.vision_tower = CLIPVisionModel(vision)
+        self.mm_projector = TwoLayerMLP(vision.hidden_size, text.hidden_size, text.hidden_size, act="gelu")
+        self.region_adapter = nn.Linear(vision.hidden_size, text.hidden_size)
+        self.language_model = MedPLIBLanguageModel(text, config.moe_layer_indices, config.moe_num_experts)
+        self.seg_projector = TwoLayerMLP(text.hidden_size, text.hidden_size, sam.prompt_embed_dim, act="relu")
+        self.sam = SamMed2D(sam)
+        self.post_init()
+
+    # ---- image side -------------------------------------------------------------------------
+    def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pixel_values [B, 3, C, C] -> (raw CLIP patch features [B, P, Dv], projected [B, P, H]).
+
+        CLIP hidden state at `vision_feature_layer` (-2), CLS dropped, post_layernorm unused (spec §1.3).
+        """
+        size = self.config.vision_config.image_size
+        if pixel_values.dim() != 4 or pixel_values.shape[1] != 3 or tuple(pixel_values.shape[-2:]) != (size, size):
+            raise ValueError(f"pixel_values must be [B, 3, {size}, {size}], got {list(pixel_values.shape)}")
+        tower_param = next(self.vision_tower.parameters())
+        out = self.vision_tower(
+            pixel_values.to(device=tower_param.device, dtype=tower_param.dtype), output_hidden_states=True
+        )
+        features = out.hidden_states[self.config.vision_feature_layer][:, 1:]
+        projected = self.mm_projector(features.to(self.mm_projector.linear_1.weight.device))
+        return features, projected
+
+    def region_features(self, clip_features: torch.Tensor, region_masks: torch.Tensor) -> torch.Tensor:
+        """clip_features [P, Dv] of one image, region_masks [n, g, g] -> region vectors [n, H]."""
+        g = int(clip_features.shape[0] ** 0.5)
+        if region_masks.dim() != 3 or tuple(region_masks.shape[-2:]) != (g, g):
+            raise ValueError(f"region masks must be [n, {g}, {g}] (the CLIP patch grid), got {list(region_masks.shape)}")
+        adapted = self.region_adapter(clip_features.to(self.region_adapter.weight.device))
+        fmap = adapted.view(g, g, -1)
+        masks = region_masks.to(fmap.device)
+        return torch.stack([sample_region_feature(fmap, m, self.config.max_sample_point) for m in masks])
+
+    # ---- splicing ---------------------------------------------------------------------------
+    def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        embed = self.language_model.embed_tokens
+        return embed(input_ids.clamp_min(0).to(embed.weight.device))
+
+    def prepare_multimodal_inputs(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
+        region_masks: list | None = None,
+    ) -> MultimodalInputs:
+        """Replace each IMAGE placeholder by the projected patches and each REGION placeholder by its region
+        vector, in order (spec §1.5); right-pad the batch.
+
+        input_ids [B, T] (compressed ids with -200 / -300); region_masks: per sample a [n_i, g, g] tensor
+        (or list of [g, g]) in prompt order; image_features: the output of `encode_image` (to reuse a cache).
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be [B, T], got {list(input_ids.shape)}")
+        batch = input_ids.shape[0]
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
+        has_image = (input_ids == IMAGE_TOKEN_INDEX).any(dim=1)
+        if image_features is None and pixel_values is not None:
+            image_features = self.encode_image(pixel_values)
+        if has_image.any() and image_features is None:
+            raise ValueError("the prompt has an <image> placeholder but no pixel_values / image_features were given")
+        if region_masks is None:
+            region_masks = [None] * batch
+        if len(region_masks) != batch:
+            raise ValueError(f"region_masks must have one entry per sample ({batch}), got {len(region_masks)}")
+
+        embeds, masks, labs, ids = [], [], [], []
+        image_index = 0
+        for b in range(batch):
+            sample_ids, sample_mask = input_ids[b], attention_mask[b].bool()
+            sample_labels = labels[b] if labels is not None else None
+            text = self.embed_text(sample_ids)
+            region_pos = (sample_ids == REGION_TOKEN_INDEX).nonzero(as_tuple=True)[0]
+            n_regions = 0 if region_masks[b] is None else len(region_masks[b])
+            if len(region_pos) != n_regions:
+                raise ValueError(
+                    f"sample {b}: the prompt has {len(region_pos)} <region> placeholder(s) but {n_regions} region "
+                    "mask(s) were given"
+                )
+            image_pos = (sample_ids == IMAGE_TOKEN_INDEX).nonzero(as_tuple=True)[0]
+            if len(image_pos) > 1:
+                raise ValueError(f"sample {b}: only one <image> per sample is supported, found {len(image_pos)}")
+            if len(image_pos) == 0:
+                if n_regions:
+                    raise ValueError(f"sample {b}: <region> placeholders need an image")
+                embeds.append(text)
+                masks.append(sample_mask)
+                labs.append(sample_labels)
+                ids.append(sample_ids)
+                continue
+            q = int(image_pos[0])
+            if n_regions and bool((region_pos < q).any()):
+                raise ValueError(f"sample {b}: a <region> placeholder comes before the image")
+            clip_features, projected = image_features[0][image_index], image_features[1][image_index]
+            image_index += 1
+            n_patches = projected.shape[0]
+            device = text.device
+            seq = torch.cat([text[:q], projected.to(device, text.dtype), text[q + 1 :]])
+            if n_regions:
+                rmasks = region_masks[b]
+                rmasks = torch.stack(list(rmasks)) if not torch.is_tensor(rmasks) else rmasks
+                vectors = self.region_features(clip_features, rmasks).to(device, text.dtype)
+                seq = seq.index_put((region_pos.to(device) + n_patches - 1,), vectors)
+            embeds.append(seq)
+            masks.append(torch.cat([sample_mask[:q], sample_mask.new_ones(n_patches), sample_mask[q + 1 :]]))
+            ids.append(torch.cat([sample_ids[:q], sample_ids.new_full((n_patches,), IMAGE_TOKEN_INDEX), sample_ids[q + 1 :]]))
+            if sample_labels is not None:
+                lab = torch.cat([sample_labels[:q], sample_labels.new_full((n_patches,), IGNORE_INDEX), sample_labels[q + 1 :]])
+                labs.append(lab.masked_fill(ids[-1] == REGION_TOKEN_INDEX, IGNORE_INDEX))
+            else:
+                labs.append(None)
+
+        length = max(e.shape[0] for e in embeds)
+        pad_id = self.config.text_config.pad_token_id or 0
+
+        def pad(t: torch.Tensor, value) -> torch.Tensor:
+            return F.pad(t, (0, 0, 0, length - t.shape[0])) if t.dim() == 2 else F.pad(t, (0, length - t.shape[0]), value=value)
+
+        return MultimodalInputs(
+            inputs_embeds=torch.stack([pad(e, 0) for e in embeds]),
+            attention_mask=torch.stack([pad(m.to(embeds[0].device), False) for m in masks]),
+            labels=torch.stack([pad(l.to(embeds[0].device), IGNORE_INDEX) for l in labs]) if labels is not None else None,
+            expanded_ids=torch.stack([pad(i.to(embeds[0].device), pad_id) for i in ids]),
+        )
+
+    # ---- SEG -> mask --------------------------------------------------------------------------
+    def encode_sam(self, sam_pixel_values: torch.Tensor) -> torch.Tensor:
+        """sam_pixel_values [B, 3, S, S] (normalised, centre-padded) -> image embeddings [B, C, S/16, S/16]."""
+        size = self.config.sam.image_size
+        if sam_pixel_values.dim() != 4 or tuple(sam_pixel_values.shape[1:]) != (3, size, size):
+            raise ValueError(f"sam_pixel_values must be [B, 3, {size}, {size}], got {list(sam_pixel_values.shape)}")
+        param = self.sam.image_encoder.patch_embed.proj.weight
+        return self.sam.encode_image(sam_pixel_values.to(param.device, param.dtype))
+
+    def decode_masks(
+        self,
+        seg_hidden: torch.Tensor,
+        sam_embedding: torch.Tensor,
+        resized_hw: tuple[int, int],
+        original_hw: tuple[int, int],
+        mode: str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """seg_hidden [n, H] (final hidden states preceding each <SEG>), sam_embedding [1, C, g, g]
+        -> (mask logits [n, H0, W0] at the original size, IoU predictions [n])."""
+        prompts = self.seg_projector(seg_hidden.to(self.seg_projector.linear_1.weight.device))
+        low_res, iou = self.sam.decode(sam_embedding, prompts, multimask_output=False)
+        logits = postprocess_masks(
+            low_res, tuple(resized_hw), tuple(original_hw), mode=mode or self.config.mask_postprocess,
+            image_size=self.config.sam.image_size,
+        )
+        return logits[:, 0], iou[:, 0]
+
+
+class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {}
+
+    def __init__(self, config: MedPLIBConfig):
+        super().__init__(config)
+        self.model = MedPLIBModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.language_model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.language_model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
+        region_masks: list | None = None,
+        labels: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_hidden_states: bool | None = None,
+        seg_masks: list | None = None,
+        sam_pixel_values: torch.Tensor | None = None,
+        sam_image_embeddings: torch.Tensor | None = None,
+        sam_resized_hw: list | None = None,
+        logits_to_keep: int = 0,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MedPLIBOutput:
+        """Causal-LM forward on compressed multimodal ids (one -200 per image, one -300 per region).
+
+        With `seg_masks` (per sample a [n_i, H, W] GT tensor, one per <SEG> in the labels) the SEG -> mask chain
+        runs too and the mask losses are added with the config's weights (spec §2.8).
+        Decoding steps (plain ids, with a cache) skip the multimodal preparation.
+        """
+        multimodal = None
+        if inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("give input_ids or inputs_embeds")
+            if bool((input_ids < 0).any()) or pixel_values is not None or image_features is not None:
+                multimodal = self.model.prepare_multimodal_inputs(
+                    input_ids, attention_mask, labels, pixel_values, image_features, region_masks
+                )
+                inputs_embeds, attention_mask, labels = multimodal.inputs_embeds, multimodal.attention_mask, multimodal.labels
+            else:
+                inputs_embeds = self.model.embed_text(input_ids)
+        lm = self.model.language_model(
+            inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=bool(use_cache),
+            output_hidden_states=bool(output_hidden_states),
+        )
+        hidden = lm.last_hidden_state
+        kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+        logits = self.lm_head(kept.to(self.lm_head.weight.device)).float()
+
+        loss = ce_loss = aux_loss = None
+        mask_losses = pred_masks = ious = None
+        if lm.router_logits:
+            aux_loss = sum(router_aux_loss(l) for l in lm.router_logits) * self.config.router_aux_loss_coef
+        if labels is not None:
+            ce_loss = causal_lm_loss(logits, labels.to(logits.device))
+            if aux_loss is not None:
+                ce_loss = ce_loss + aux_loss.to(ce_loss.device)
+            loss = self.config.ce_loss_weight * ce_loss
+        if seg_masks is not None:
+            if multimodal is None:
+                raise ValueError("seg_masks need a multimodal prompt (input_ids with the image placeholder)")
+            pred_masks, ious, mask_losses = self._mask_losses(
+                hidden, multimodal.expanded_ids, seg_masks, sam_pixel_values, sam_image_embeddings, sam_resized_hw
+            )
+            loss = mask_losses["mask_loss"] if loss is None else loss + mask_losses["mask_loss"].to(loss.device)
+        return MedPLIBOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=lm.past_key_values,
+            hidden_states=lm.hidden_states,
+            last_hidden_state=hidden,
+            router_logits=lm.router_logits,
+            ce_loss=ce_loss,
+            aux_loss=aux_loss,
+            mask_losses=mask_losses,
+            pred_masks=pred_masks,
+            iou_predictions=ious,
+            multimodal=multimodal,
+        )
+
+    def seg_token_mask(self, expanded_ids: torch.Tensor) -> torch.Tensor:
+        """[B, N] -> bool [B, N]: True at each position whose *next* token is <SEG> (the state that predicts it)."""
+        mask = torch.zeros_like(expanded_ids, dtype=torch.bool)
+        mask[:, :-1] = expanded_ids[:, 1:] == self.config.seg_token_id
+        return mask
+
+    def _mask_losses(self, hidden, expanded_ids, seg_masks, sam_pixel_values, sam_image_embeddings, sam_resized_hw):
+        if sam_image_embeddings is None:
+            if sam_pixel_values is None:
+                raise ValueError("seg_masks need sam_pixel_values or sam_image_embeddings")
+            sam_image_embeddings = self.model.encode_sam(sam_pixel_values)
+        if sam_resized_hw is None or len(sam_resized_hw) != len(seg_masks):
+            raise ValueError("sam_resized_hw must give the resized (h, w) of every sample")
+        selected = self.seg_token_mask(expanded_ids)
+        preds, ious, all_logits, all_targets, all_iou = [], [], [], [], []
+        for b, gt in enumerate(seg_masks):
+            states = hidden[b][selected[b].to(hidden.device)]
+            if gt is None or len(gt) == 0:
+                if states.shape[0]:
+                    raise ValueError(f"sample {b}: {states.shape[0]} <SEG> token(s) but no GT mask")
+                preds.append(None)
+                ious.append(None)
+                continue
+            gt = torch.as_tensor(gt)
+            if states.shape[0] != gt.shape[0]:
+                raise ValueError(f"sample {b}: {states.shape[0]} <SEG> token(s) but {gt.shape[0]} GT mask(s)")
+            logits, iou = self.model.decode_masks(
+                states, sam_image_embeddings[b : b + 1], sam_resized_hw[b], tuple(gt.shape[-2:])
+            )
+            preds.append(logits)
+            ious.append(iou)
+            all_logits.append(logits)
+            all_targets.append(gt.to(logits.device, logits.dtype))
+            all_iou.append(iou)
+        cfg = self.config
+        if not all_logits:
+            zero = hidden.sum() * 0.0
+            unscaled = {k: zero for k in ("bce", "dice", "focal", "iou")}
+        else:
+            # Masks of different samples can differ in size: mean per sample, weighted by its mask count.
+            counts = torch.tensor([l.shape[0] for l in all_logits], dtype=torch.float32, device=hidden.device)
+            weights = counts / counts.sum()
+
+            def weighted(values: list[torch.Tensor]) -> torch.Tensor:
+                return (torch.stack(values).to(weights.device) * weights).sum()
+
+            unscaled = {
+                "bce": weighted([mask_bce(l, t) for l, t in zip(all_logits, all_targets)]),
+                "dice": weighted([mask_dice(l, t) for l, t in zip(all_logits, all_targets)]),
+                "focal": weighted([mask_focal(l, t) for l, t in zip(all_logits, all_targets)]),
+                "iou": weighted([mask_iou_head(l, t, i) for l, t, i in zip(all_logits, all_targets, all_iou)]),
+            }
+        losses = {
+            "bce": cfg.bce_loss_weight * unscaled["bce"],
+            "dice": cfg.dice_loss_weight * unscaled["dice"],
+            "focal": cfg.focal_loss_weight * unscaled["focal"],
+            "iou": cfg.iou_loss_weight * unscaled["iou"],
+        }
+        losses["mask_loss"] = losses["bce"] + losses["dice"] + losses["focal"] + losses["iou"]
+        losses["unscaled"] = unscaled
+        return preds, ious, losses
+
+    # ---- generation -----------------------------------------------------------------------------
+    @contextmanager
+    def capture_last_hidden(self) -> Iterator[list[torch.Tensor]]:
+        """Collect the final-norm output [B, t, H] of every forward call inside the block (one per decoding step)."""
+        captured: list[torch.Tensor] = []
+        handle = self.model.language_model.norm.register_forward_hook(lambda m, i, o: captured.append(o.detach()))
+        try:
+            yield captured
+        finally:
+            handle.remove()
+
+    @torch.no_grad()
+    def generate_grounded(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.Tensor | None = None,
+        image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
+        region_masks: list | None = None,
+        sam_pixel_values: torch.Tensor | None = None,
+        sam_image_embeddings: torch.Tensor | None = None,
+        sam_resized_hw: tuple[int, int] | None = None,
+        original_hw: tuple[int, int] | None = None,
+        **generate_kwargs,
+    ) -> GroundedGeneration:
+        """Generate an answer for one prompt [1, T] and decode one mask per generated <SEG>.
+
+        Only the final-norm hidden states are kept (a hook on the last norm), not every layer at every step.
+        The SAM encoder runs only when a <SEG> was generated (or uses `sam_image_embeddings`).
+        """
+        if input_ids.shape[0] != 1:
+            raise ValueError("generate_grounded takes one prompt at a time")
+        mm = self.model.prepare_multimodal_inputs(
+            input_ids, None, None, pixel_values, image_features, [region_masks] if region_masks is not None else None
+        )
+        generate_kwargs.setdefault("max_new_tokens", 512)
+        generate_kwargs.setdefault("do_sample", False)
+        with self.capture_last_hidden() as captured:
+            sequences = super().generate(
+                inputs_embeds=mm.inputs_embeds,
+                attention_mask=mm.attention_mask.long(),
+                use_cache=True,
+                pad_token_id=self.config.text_config.pad_token_id,
+                eos_token_id=self.config.text_config.eos_token_id,
+                **generate_kwargs,
+            )
+        hidden = torch.cat(captured, dim=1)[0]  # [N + new - 1, H]
+        prompt_len = mm.inputs_embeds.shape[1]
+        seg_positions = (sequences[0] == self.config.seg_token_id).nonzero(as_tuple=True)[0].tolist()
+        empty = torch.zeros(0, *(original_hw or (0, 0)), device=hidden.device)
+        if not seg_positions:
+            return GroundedGeneration(sequences, [], empty, empty.bool(), torch.zeros(0))
+        if original_hw is None or sam_resized_hw is None:
+            raise ValueError("original_hw and sam_resized_hw are needed to decode masks")
+        if sam_image_embeddings is None:
+            if sam_pixel_values is None:
+                raise ValueError("a <SEG> was generated but no sam_pixel_values / sam_image_embeddings were given")
+            sam_image_embeddings = self.model.encode_sam(sam_pixel_values)
+        # Generated token i was predicted by the state at expanded position prompt_len - 1 + i.
+        states = hidden[[prompt_len - 1 + i for i in seg_positions]]
+        logits, scores = self.model.decode_masks(states, sam_image_embeddings, sam_resized_hw, original_hw)
+        masks = logits.sigmoid() > self.config.mask_threshold
+        return GroundedGeneration(sequences, seg_positions, logits.float(), masks, scores.float())
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token CE; rows without any label are dropped first, like the original (all-ignored -> NaN there,
+    zero here so a text-free grounding batch still trains)."""
+    shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+    keep = (shift_labels != IGNORE_INDEX).any(dim=1)
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    shift_logits, shift_labels = shift_logits[keep], shift_labels[keep]
+    return F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+AutoConfig.register(MedPLIBConfig.model_type, MedPLIBConfig, exist_ok=True)
+AutoModelForCausalLM.register(MedPLIBConfig, MedPLIBForCausalLM, exist_ok=True)

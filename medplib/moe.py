@@ -1,0 +1,51 @@
+"""Top-1 mixture of LLaMA-MLP experts in plain torch (DeepSpeed-MoE maths, spec §3.3)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.models.llama.modeling_llama import LlamaMLP
+
+
+class MoEFeedForward(nn.Module):
+    """`out = p[e*] * expert_e*(x)` with `p = softmax(router(x))` computed in fp32 and `e* = argmax p`.
+
+    Only the routed rows go through each expert (DeepSpeed ran every expert on a full capacity buffer);
+    no token is dropped. The combine weight is the raw probability of the chosen expert (not renormalised),
+    cast to the activation dtype before the multiply, as in the original.
+    """
+
+    def __init__(self, config, num_experts: int):
+        super().__init__()
+        self.num_experts = num_experts
+        # Kept in fp32 (see `_keep_in_fp32_modules`); the released `wg` has no bias.
+        self.router = nn.Linear(config.hidden_size, num_experts, bias=False)
+        self.experts = nn.ModuleList([LlamaMLP(config) for _ in range(num_experts)])
+
+    def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden_states [B, T, H] -> (output [B, T, H], router_logits [B*T, E] fp32)."""
+        shape = hidden_states.shape
+        x = hidden_states.reshape(-1, shape[-1])
+        logits = F.linear(x.float(), self.router.weight.float())
+        probs = logits.softmax(dim=-1)
+        weight, choice = probs.max(dim=-1)  # argmax keeps the first index on exact ties, like DeepSpeed
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            rows = (choice == e).nonzero(as_tuple=True)[0]
+            if rows.numel() == 0:
+                continue
+            y = expert(x.index_select(0, rows)) * weight.index_select(0, rows).to(x.dtype)[:, None]
+            out.index_copy_(0, rows, y.to(out.dtype))
+        return out.reshape(shape), logits
+
+
+def router_aux_loss(router_logits: torch.Tensor) -> torch.Tensor:
+    """DeepSpeed's top-1 load-balancing loss: `E * sum_e mean(p_e) * mean(1[e* = e])`.
+
+    router_logits [S, E] -> scalar.
+    """
+    probs = router_logits.float().softmax(dim=-1)
+    num_experts = probs.shape[-1]
+    chosen = F.one_hot(probs.argmax(dim=-1), num_experts).float()
+    return num_experts * (probs.mean(0) * chosen.mean(0)).sum()
