@@ -2,5 +2,7 @@
 
 from .configuration import MedPLIBConfig
 from .modeling import GroundedGeneration, MedPLIBForCausalLM, MedPLIBModel
+from .pipeline import Answer, EncodedImage, MedPLIB
 
-__all__ = ["MedPLIBConfig", "MedPLIBForCausalLM", "MedPLIBModel", "GroundedGeneration"]
+__all__ = ["MedPLIBConfig", "MedPLIBForCausalLM", "MedPLIBModel", "GroundedGeneration", "MedPLIB", "Answer",
+           "EncodedImage"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -75,6 +75,8 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
 
     def __init__(self, config: MedPLIBConfig):
         super().__init__(config)
+        # PreTrainedModel sets the attention backend on the top config only; our LLaMA layers read the text config.
+        config.text_config._attn_implementation = config._attn_implementation
         text, vision, sam = config.text_config, config.vision_config, config.sam
         self.vision_tower = CLIPVisionModel(vision)
         self.mm_projector = TwoLayerMLP(vision.hidden_size, text.hidden_size, text.hidden_size, act="gelu")
@@ -93,12 +95,11 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         size = self.config.vision_config.image_size
         if pixel_values.dim() != 4 or pixel_values.shape[1] != 3 or tuple(pixel_values.shape[-2:]) != (size, size):
             raise ValueError(f"pixel_values must be [B, 3, {size}, {size}], got {list(pixel_values.shape)}")
-        tower_param = next(self.vision_tower.parameters())
-        out = self.vision_tower(
-            pixel_values.to(device=tower_param.device, dtype=tower_param.dtype), output_hidden_states=True
-        )
+        # Only the dtype is set here: devices are the caller's / accelerate hooks' business (weights may be offloaded).
+        dtype = self.vision_tower.embeddings.patch_embedding.weight.dtype
+        out = self.vision_tower(pixel_values.to(dtype=dtype), output_hidden_states=True)
         features = out.hidden_states[self.config.vision_feature_layer][:, 1:]
-        projected = self.mm_projector(features.to(self.mm_projector.linear_1.weight.device))
+        projected = self.mm_projector(features)
         return features, projected
 
     def region_features(self, clip_features: torch.Tensor, region_masks: torch.Tensor) -> torch.Tensor:
@@ -106,15 +107,14 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         g = int(clip_features.shape[0] ** 0.5)
         if region_masks.dim() != 3 or tuple(region_masks.shape[-2:]) != (g, g):
             raise ValueError(f"region masks must be [n, {g}, {g}] (the CLIP patch grid), got {list(region_masks.shape)}")
-        adapted = self.region_adapter(clip_features.to(self.region_adapter.weight.device))
+        adapted = self.region_adapter(clip_features)
         fmap = adapted.view(g, g, -1)
         masks = region_masks.to(fmap.device)
         return torch.stack([sample_region_feature(fmap, m, self.config.max_sample_point) for m in masks])
 
     # ---- splicing ---------------------------------------------------------------------------
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
-        embed = self.language_model.embed_tokens
-        return embed(input_ids.clamp_min(0).to(embed.weight.device))
+        return self.language_model.embed_tokens(input_ids.clamp_min(0))
 
     def prepare_multimodal_inputs(
         self,
@@ -211,8 +211,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         size = self.config.sam.image_size
         if sam_pixel_values.dim() != 4 or tuple(sam_pixel_values.shape[1:]) != (3, size, size):
             raise ValueError(f"sam_pixel_values must be [B, 3, {size}, {size}], got {list(sam_pixel_values.shape)}")
-        param = self.sam.image_encoder.patch_embed.proj.weight
-        return self.sam.encode_image(sam_pixel_values.to(param.device, param.dtype))
+        return self.sam.encode_image(sam_pixel_values.to(dtype=self.sam.image_encoder.patch_embed.proj.weight.dtype))
 
     def decode_masks(
         self,
@@ -224,7 +223,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """seg_hidden [n, H] (final hidden states preceding each <SEG>), sam_embedding [1, C, g, g]
         -> (mask logits [n, H0, W0] at the original size, IoU predictions [n])."""
-        prompts = self.seg_projector(seg_hidden.to(self.seg_projector.linear_1.weight.device))
+        prompts = self.seg_projector(seg_hidden)
         low_res, iou = self.sam.decode(sam_embedding, prompts, multimask_output=False)
         logits = postprocess_masks(
             low_res, tuple(resized_hw), tuple(original_hw), mode=mode or self.config.mask_postprocess,
@@ -302,7 +301,7 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         )
         hidden = lm.last_hidden_state
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        logits = self.lm_head(kept.to(self.lm_head.weight.device)).float()
+        logits = self.lm_head(kept).float()
 
         loss = ce_loss = aux_loss = None
         mask_losses = pred_masks = ious = None
@@ -416,7 +415,7 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
         region_masks: list | None = None,
         sam_pixel_values: torch.Tensor | None = None,
-        sam_image_embeddings: torch.Tensor | None = None,
+        sam_image_embeddings: torch.Tensor | Callable[[], torch.Tensor] | None = None,
         sam_resized_hw: tuple[int, int] | None = None,
         original_hw: tuple[int, int] | None = None,
         **generate_kwargs,
@@ -424,7 +423,8 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         """Generate an answer for one prompt [1, T] and decode one mask per generated <SEG>.
 
         Only the final-norm hidden states are kept (a hook on the last norm), not every layer at every step.
-        The SAM encoder runs only when a <SEG> was generated (or uses `sam_image_embeddings`).
+        The SAM encoder runs only when a <SEG> was generated; `sam_image_embeddings` may be a callable so a
+        caller can cache the embedding lazily.
         """
         if input_ids.shape[0] != 1:
             raise ValueError("generate_grounded takes one prompt at a time")
@@ -450,6 +450,8 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
             return GroundedGeneration(sequences, [], empty, empty.bool(), torch.zeros(0))
         if original_hw is None or sam_resized_hw is None:
             raise ValueError("original_hw and sam_resized_hw are needed to decode masks")
+        if callable(sam_image_embeddings):
+            sam_image_embeddings = sam_image_embeddings()
         if sam_image_embeddings is None:
             if sam_pixel_values is None:
                 raise ValueError("a <SEG> was generated but no sam_pixel_values / sam_image_embeddings were given")

@@ -8,6 +8,16 @@ from torch import nn
 from transformers.models.llama.modeling_llama import LlamaMLP
 
 
+class FP32Router(nn.Linear):
+    """The gate `wg`: no bias, always evaluated in fp32 whatever the model dtype (as DeepSpeed does)."""
+
+    def __init__(self, hidden_size: int, num_experts: int):
+        super().__init__(hidden_size, num_experts, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.float(), self.weight.float())
+
+
 class MoEFeedForward(nn.Module):
     """`out = p[e*] * expert_e*(x)` with `p = softmax(router(x))` computed in fp32 and `e* = argmax p`.
 
@@ -20,14 +30,14 @@ class MoEFeedForward(nn.Module):
         super().__init__()
         self.num_experts = num_experts
         # Kept in fp32 (see `_keep_in_fp32_modules`); the released `wg` has no bias.
-        self.router = nn.Linear(config.hidden_size, num_experts, bias=False)
+        self.router = FP32Router(config.hidden_size, num_experts)
         self.experts = nn.ModuleList([LlamaMLP(config) for _ in range(num_experts)])
 
     def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """hidden_states [B, T, H] -> (output [B, T, H], router_logits [B*T, E] fp32)."""
         shape = hidden_states.shape
         x = hidden_states.reshape(-1, shape[-1])
-        logits = F.linear(x.float(), self.router.weight.float())
+        logits = self.router(x)
         probs = logits.softmax(dim=-1)
         weight, choice = probs.max(dim=-1)  # argmax keeps the first index on exact ties, like DeepSpeed
         out = torch.zeros_like(x)

@@ -2,12 +2,13 @@ import re
 
 import pytest
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 
 from medplib import MedPLIBConfig, MedPLIBForCausalLM
 from medplib.constants import IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
 from medplib.conversion import convert_keys
 from medplib.parity import main as parity_main
+from tests.helpers import ScriptedTokens
 
 SEG = 40
 
@@ -83,19 +84,6 @@ def test_several_regions_are_spliced_in_order(model):
     assert not torch.allclose(expected[0], expected[1])
     swapped = model.model.prepare_multimodal_inputs(ids, pixel_values=pixels, region_masks=[masks.flip(0)])
     torch.testing.assert_close(swapped.inputs_embeds[0, pos], expected.flip(0))
-
-
-class ScriptedTokens(LogitsProcessor):
-    """Forces a fixed answer, so the SEG bookkeeping can be tested without a trained model."""
-
-    def __init__(self, script):
-        self.script = script
-
-    def __call__(self, input_ids, scores):
-        step = input_ids.shape[1]
-        forced = torch.full_like(scores, -1e9)
-        forced[:, self.script[min(step, len(self.script) - 1)]] = 0
-        return forced
 
 
 def grounded(model, script, **kw):

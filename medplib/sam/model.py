@@ -37,7 +37,7 @@ class SamMed2D(nn.Module):
         The input is cast to the encoder's dtype (the original feeds images in the model dtype).
         """
         w = self.image_encoder.patch_embed.proj.weight
-        return self.image_encoder(pixel_values.to(device=w.device, dtype=w.dtype))
+        return self.image_encoder(pixel_values.to(dtype=w.dtype))  # devices: caller / accelerate hooks
 
     def decode(self, image_embedding: torch.Tensor, text_embeds: torch.Tensor, multimask_output: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor]:
