@@ -341,33 +341,46 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         return mask
 
     def _mask_losses(self, hidden, expanded_ids, seg_masks, sam_pixel_values, sam_image_embeddings, sam_resized_hw):
-        if sam_image_embeddings is None:
-            if sam_pixel_values is None:
-                raise ValueError("seg_masks need sam_pixel_values or sam_image_embeddings")
-            sam_image_embeddings = self.model.encode_sam(sam_pixel_values)
         if sam_resized_hw is None or len(sam_resized_hw) != len(seg_masks):
             raise ValueError("sam_resized_hw must give the resized (h, w) of every sample")
         selected = self.seg_token_mask(expanded_ids)
-        preds, ious, all_logits, all_targets, all_iou = [], [], [], [], []
+        states, owners = [], []
         for b, gt in enumerate(seg_masks):
-            states = hidden[b][selected[b].to(hidden.device)]
-            if gt is None or len(gt) == 0:
-                if states.shape[0]:
-                    raise ValueError(f"sample {b}: {states.shape[0]} <SEG> token(s) but no GT mask")
-                preds.append(None)
-                ious.append(None)
-                continue
-            gt = torch.as_tensor(gt)
-            if states.shape[0] != gt.shape[0]:
-                raise ValueError(f"sample {b}: {states.shape[0]} <SEG> token(s) but {gt.shape[0]} GT mask(s)")
-            logits, iou = self.model.decode_masks(
-                states, sam_image_embeddings[b : b + 1], sam_resized_hw[b], tuple(gt.shape[-2:])
-            )
-            preds.append(logits)
-            ious.append(iou)
-            all_logits.append(logits)
-            all_targets.append(gt.to(logits.device, logits.dtype))
-            all_iou.append(iou)
+            found = hidden[b][selected[b].to(hidden.device)]
+            wanted = 0 if gt is None else len(gt)
+            if found.shape[0] != wanted:
+                raise ValueError(f"sample {b}: {found.shape[0]} <SEG> token(s) but {wanted} GT mask(s)")
+            states.append(found)
+            owners += [b] * wanted
+        with_masks = sorted(set(owners))
+        preds: list = [None] * len(seg_masks)
+        ious: list = [None] * len(seg_masks)
+        all_logits, all_targets, all_iou = [], [], []
+        if with_masks:
+            if sam_image_embeddings is None:
+                if sam_pixel_values is None:
+                    raise ValueError("seg_masks need sam_pixel_values or sam_image_embeddings")
+                # Only the samples that have masks go through the SAM encoder.
+                embeddings = self.model.encode_sam(sam_pixel_values[with_masks])
+            else:
+                embeddings = sam_image_embeddings[with_masks]
+            # Every mask of the batch goes through the decoder in one call, then is un-padded per sample.
+            per_mask = embeddings[[with_masks.index(b) for b in owners]]
+            prompts = self.model.seg_projector(torch.cat(states))
+            low_res, iou = self.model.sam.decode(per_mask, prompts, multimask_output=False)
+            start = 0
+            for b in with_masks:
+                gt = torch.as_tensor(seg_masks[b])
+                n = gt.shape[0]
+                logits = postprocess_masks(
+                    low_res[start : start + n], tuple(sam_resized_hw[b]), tuple(gt.shape[-2:]),
+                    mode=self.config.mask_postprocess, image_size=self.config.sam.image_size,
+                )[:, 0]
+                preds[b], ious[b] = logits, iou[start : start + n, 0]
+                all_logits.append(logits)
+                all_targets.append(gt.to(logits.device, logits.dtype))
+                all_iou.append(ious[b])
+                start += n
         cfg = self.config
         if not all_logits:
             zero = hidden.sum() * 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .processing.tokens import special_ids
@@ -42,13 +43,16 @@ def train_bpe_tokenizer(texts, vocab_size: int = 600):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from .constants import ADDED_TOKENS
     from .processing.tokens import add_medplib_tokens
 
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     core.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
-    core.train_from_iterator(texts, trainer=trainer)
+    # MedPLIB tokens are added afterwards with their fixed order; they must not become BPE merges.
+    special = re.compile("|".join(re.escape(t) for t in sorted(ADDED_TOKENS, key=len, reverse=True)))
+    core.train_from_iterator((special.sub(" ", t) for t in texts), trainer=trainer)
     core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
                                         pad_token="<unk>")

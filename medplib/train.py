@@ -1,0 +1,212 @@
+"""Train MedPLIB with the multi-stage MoE recipe (or the joint baseline) on accelerate.
+
+    python -m medplib.train --out runs/tiny                      # stages vl -> grounding -> moe, tiny model
+    python -m medplib.train --out runs/joint --stages joint      # ablation: one dense model, same total steps
+    accelerate launch -m medplib.train ...                       # the same command on several GPUs / nodes
+
+Data: synthetic MeCoVQA-style samples generated in memory (default) or `--data FILE.json --image-folder DIR`
+(our files or the official MeCoVQA / SA-Med2D layout). Each stage writes DIR/<stage>/ (model + tokenizer),
+saves resumable state every `--save-every` steps, and the run writes DIR/run_summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import Sample, load_records, make_samples
+from .modeling import MedPLIBForCausalLM
+from .processing import MedPLIBProcessor
+from .tokenizer import load_tokenizer, train_bpe_tokenizer
+from .training.data import collate, encode_sample
+from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def corpus_for_tokenizer(samples: list[Sample]) -> list[str]:
+    from .processing import SYSTEM_TRAINING
+
+    return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + [s.question + " " + s.answer for s in samples]
+
+
+def load_training_samples(args) -> list[Sample]:
+    if args.data:
+        return load_records(args.data, args.image_folder)
+    return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image)
+
+
+class Batches:
+    """Endless shuffled batches of encoded samples of the given kinds (encoded once, kept in memory)."""
+
+    def __init__(self, encoded, kinds, batch_size: int, seed: int, pad_id: int):
+        self.items = [e for e in encoded if e.kind in kinds]
+        if not self.items:
+            raise ValueError(f"no training samples of kinds {kinds}")
+        self.batch_size, self.pad_id = batch_size, pad_id
+        self.rng = random.Random(seed)
+        self.order: list[int] = []
+
+    def __next__(self) -> dict:
+        if len(self.order) < self.batch_size:
+            extra = list(range(len(self.items)))
+            self.rng.shuffle(extra)
+            self.order += extra
+        picked, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        return collate([self.items[i] for i in picked], self.pad_id)
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up then linear decay to 0 (the original's WarmupDecayLR)."""
+    return lambda step: min(1.0, (step + 1) / max(1, warmup)) * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    def move(v):
+        if torch.is_tensor(v):
+            return v.to(device)
+        if isinstance(v, list):
+            return [move(x) for x in v]
+        return v
+
+    return {k: move(v) for k, v in batch.items()}
+
+
+def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, out: Path, steps: int, args,
+              accelerator) -> dict:
+    stage = STAGES[stage_name]
+    n_trainable = set_trainable(model, stage.trainable)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(max(1, int(0.03 * steps)), steps))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    batches = Batches(encoded, stage.kinds, args.batch_size, args.seed + hash(stage_name) % 1000, tokenizer.pad_token_id)
+    state_dir = out / f"{stage_name}.state"
+    start = 0
+    if (state_dir / "step.json").exists():
+        accelerator.load_state(str(state_dir))
+        start = json.loads((state_dir / "step.json").read_text())["step"]
+        for _ in range(start):  # replay the data order so a resumed run sees the same batches
+            next(batches)
+    model.train()
+    history: list[float] = []
+    t0 = time.time()
+    bar = tqdm(range(start, steps), desc=f"stage {stage_name}", disable=not accelerator.is_local_main_process)
+    for step in bar:
+        batch = to_device(next(batches), accelerator.device)
+        with accelerator.accumulate(model):
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        history.append(float(loss.detach()))
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(history[-50:]):.3f}")
+        if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < steps:
+            accelerator.save_state(str(state_dir))
+            if accelerator.is_main_process:
+                (state_dir / "step.json").write_text(json.dumps({"step": step + 1}))
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    if accelerator.is_main_process:
+        model.save_pretrained(str(out / stage_name))
+        tokenizer.save_pretrained(str(out / stage_name))
+    accelerator.wait_for_everyone()
+    return {
+        "stage": stage_name, "steps": steps, "trainable_parameters": n_trainable, "seconds": round(time.time() - t0, 1),
+        "loss_first_50": float(np.mean(history[:50])) if history else None,
+        "loss_last_50": float(np.mean(history[-50:])) if history else None,
+        "loss_history": [round(v, 4) for v in history],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from accelerate import Accelerator
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stages", default=",".join(RECIPE), help=f"comma list from {sorted(STAGES)}")
+    parser.add_argument("--total-steps", type=int, default=3000, help="split over the stages by their shares")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=6000, help="synthetic training samples")
+    parser.add_argument("--per-image", type=int, default=3, help="questions per synthetic image")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
+    parser.add_argument("--image-folder")
+    parser.add_argument("--init", help="checkpoint to start from (default: a fresh model of --preset size)")
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model size for a fresh model")
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        parser.error(f"unknown stage(s) {unknown}; choose from {sorted(STAGES)}")
+    seed_everything(args.seed)
+    accelerator = Accelerator()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    samples = load_training_samples(args)
+    tokenizer = load_tokenizer(args.init) if args.init else train_bpe_tokenizer(corpus_for_tokenizer(samples), 1000)
+    seg_id = tokenizer.convert_tokens_to_ids("<SEG>")
+    config = PRESETS[args.preset](len(tokenizer), seg_id, num_experts=1)
+    processor = MedPLIBProcessor(tokenizer, clip_image_size=config.vision_config.image_size,
+                                 patch_size=config.vision_config.patch_size, sam_image_size=config.sam.image_size)
+    encoded = [encode_sample(s, processor) for s in tqdm(samples, desc="encoding", disable=not accelerator.is_local_main_process)]
+    data_seconds = time.time() - t0
+
+    shares = sum(STAGES[s].share for s in stages)
+    summary = {"stages": [], "args": {k: str(v) for k, v in vars(args).items()}, "n_samples": len(samples),
+               "data_seconds": round(data_seconds, 1)}
+    models: dict[str, MedPLIBForCausalLM] = {}
+    for name in stages:
+        steps = max(1, round(args.total_steps * STAGES[name].share / shares))
+        done = args.out / name / "config.json"
+        if done.exists():
+            models[name] = MedPLIBForCausalLM.from_pretrained(str(args.out / name))
+            summary["stages"].append({"stage": name, "skipped": "already trained"})
+            continue
+        if name == "moe":
+            if "vl" not in models or "grounding" not in models:
+                parser.error("stage moe needs the vl and grounding stages (in this run or already in --out)")
+            model = build_moe(models["vl"], models["grounding"])
+        elif name == "grounding" and "vl" in models:
+            model = MedPLIBForCausalLM.from_pretrained(str(args.out / "vl"))  # a copy: vl stays intact
+        elif args.init:
+            model = MedPLIBForCausalLM.from_pretrained(args.init)
+        else:
+            model = MedPLIBForCausalLM(config)
+        summary["stages"].append(run_stage(name, model, encoded, tokenizer, args.out, steps, args, accelerator))
+        models[name] = accelerator.unwrap_model(model)
+        if accelerator.is_main_process:
+            print(json.dumps(summary["stages"][-1]))
+    summary["total_seconds"] = round(time.time() - t0, 1)
+    summary["final"] = str(args.out / stages[-1])
+    if accelerator.is_main_process:
+        (args.out / "run_summary.json").write_text(json.dumps(summary, indent=1))
+        print(f"done in {summary['total_seconds']} s; final model: {summary['final']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The multi-stage MedPLIB recipe (spec §8) at any size, and the tiny built-in configuration.
+
+Stage 2 trains a dense model on VQA + region VQA (the visual-language expert), stage 3 continues it on
+grounding with only the MLPs and the mask head trainable (the grounding expert), stage 4 joins them into a
+2-expert MoE (expert 0 = grounding, expert 1 = VL, as in the release) and trains everything on the mixture.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from ..configuration import MedPLIBConfig
+from ..modeling import MedPLIBForCausalLM
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kinds: tuple[str, ...]  # sample kinds in this stage's data
+    trainable: tuple[str, ...] | None  # parameter-name substrings; None = everything
+    share: float  # fraction of the total steps
+
+
+STAGES = {
+    "vl": Stage("vl", ("vqa", "region"), None, 0.40),
+    # Like the original's stage 3 (LoRA on the MLPs + mask decoder + text head), plus the token rows: the tiny
+    # model starts from scratch, so <SEG> must be learnt somewhere before the router exists.
+    "grounding": Stage("grounding", ("grounding",), (".mlp.", "seg_projector", "model.sam.", "lm_head",
+                                                     "embed_tokens"), 0.35),
+    "moe": Stage("moe", ("vqa", "region", "grounding"), None, 0.25),
+    # The ablation: one dense model trained on everything for the same total number of steps.
+    "joint": Stage("joint", ("vqa", "region", "grounding"), None, 1.0),
+}
+RECIPE = ("vl", "grounding", "moe")
+
+
+def micro_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> MedPLIBConfig:
+    """A smaller sibling of `tiny_config` for smoke tests of the recipe (seconds per run)."""
+    return MedPLIBConfig(
+        text_config=dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=0),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=56, patch_size=14, projection_dim=32),
+        sam_config=dict(image_size=64, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
+                        window_size=4, global_attn_indexes=[1], prompt_embed_dim=32, decoder_mlp_dim=64,
+                        decoder_num_heads=2, iou_head_hidden_dim=32),
+        moe_num_experts=num_experts, seg_token_id=seg_token_id, mask_postprocess="exact",
+    )
+
+
+def tiny_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> MedPLIBConfig:
+    """The built-in demo model: same classes as the 7B, small enough to train on 2 CPU cores."""
+    return MedPLIBConfig(
+        text_config=dict(vocab_size=vocab_size, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=6, num_key_value_heads=6, max_position_embeddings=512,
+                         rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=0),
+        vision_config=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
+                           image_size=112, patch_size=14, projection_dim=128),
+        sam_config=dict(image_size=128, patch_size=8, encoder_embed_dim=64, encoder_depth=2, encoder_num_heads=2,
+                        window_size=8, global_attn_indexes=[1], prompt_embed_dim=64, decoder_mlp_dim=256,
+                        decoder_num_heads=4, iou_head_hidden_dim=64),
+        moe_num_experts=num_experts,
+        seg_token_id=seg_token_id,
+        mask_postprocess="exact",
+        router_aux_loss_coef=0.0,
+    )
+
+
+PRESETS = {"tiny": tiny_config, "micro": micro_config}
+
+
+def set_trainable(model: torch.nn.Module, patterns: tuple[str, ...] | None) -> int:
+    """Freeze everything whose name matches none of `patterns` (None: train all). Returns #trainable."""
+    count = 0
+    for name, param in model.named_parameters():
+        param.requires_grad = patterns is None or any(p in name for p in patterns)
+        count += param.numel() if param.requires_grad else 0
+    return count
+
+
+def build_moe(vl: MedPLIBForCausalLM, grounding: MedPLIBForCausalLM, num_experts: int = 2) -> MedPLIBForCausalLM:
+    """Stage 4 initialisation (spec §3.5): everything from the VL model, expert 0 <- grounding MLPs,
+    expert 1 <- VL MLPs, the mask head (and, at tiny size, the SAM encoder trained in stage 3) from the
+    grounding model; the router starts from a fresh init."""
+    config = copy.deepcopy(vl.config)
+    config.moe_num_experts = num_experts
+    config.moe_layers = None
+    model = MedPLIBForCausalLM(config)
+    state = model.state_dict()
+    source_vl, source_g = vl.state_dict(), grounding.state_dict()
+    for key in state:
+        if ".mlp.router." in key:
+            continue
+        if ".mlp.experts." in key:
+            layer_prefix, rest = key.split(".mlp.experts.")
+            expert, proj = rest.split(".", 1)
+            src = source_g if int(expert) == 0 else source_vl
+            state[key] = src[f"{layer_prefix}.mlp.{proj}"].clone()
+        elif key.startswith(("model.seg_projector.", "model.sam.")):
+            state[key] = source_g[key].clone()
+        else:
+            state[key] = source_vl[key].clone()
+    model.load_state_dict(state)
+    return model

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from medplib import MedPLIB, MedPLIBForCausalLM
+from medplib.evaluate import main as evaluate_main
+from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
+from medplib.train import main as train_main
+from medplib.training.recipe import build_moe, micro_config
+from tests.helpers import tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    """The whole recipe (vl -> grounding -> moe) at micro size on a few dozen synthetic samples."""
+    out = tmp_path_factory.mktemp("run")
+    rc = train_main(["--out", str(out), "--preset", "micro", "--total-steps", "60", "--n-train", "48",
+                     "--batch-size", "6", "--image-size", "64", "--save-every", "0", "--lr", "3e-3"])
+    assert rc == 0
+    return out
+
+
+def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
+    summary = json.loads((recipe_run / "run_summary.json").read_text())
+    stages = {s["stage"]: s for s in summary["stages"]}
+    assert list(stages) == ["vl", "grounding", "moe"]
+    vl = stages["vl"]["loss_history"]
+    assert np.mean(vl[-5:]) < np.mean(vl[:5]) * 0.8
+    for name in stages:
+        assert (recipe_run / name / "config.json").exists() and (recipe_run / name / "tokenizer.json").exists()
+    final = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "moe"))
+    assert final.config.moe_num_experts == 2
+    assert MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl")).config.moe_num_experts == 1
+
+
+def test_moe_experts_come_from_the_stage_models(recipe_run):
+    vl = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl"))
+    grounding = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "grounding"))
+    moe = build_moe(vl, grounding)
+    layer = moe.model.language_model.layers[1].mlp
+    torch.testing.assert_close(layer.experts[0].up_proj.weight, grounding.model.language_model.layers[1].mlp.up_proj.weight)
+    torch.testing.assert_close(layer.experts[1].up_proj.weight, vl.model.language_model.layers[1].mlp.up_proj.weight)
+    torch.testing.assert_close(moe.model.sam.mask_decoder.iou_token.weight, grounding.model.sam.mask_decoder.iou_token.weight)
+    torch.testing.assert_close(moe.model.language_model.layers[0].self_attn.q_proj.weight,
+                               vl.model.language_model.layers[0].self_attn.q_proj.weight)
+
+
+def test_resume_continues_an_interrupted_stage(tmp_path):
+    args = ["--out", str(tmp_path), "--preset", "micro", "--stages", "vl", "--n-train", "12", "--batch-size", "4",
+            "--image-size", "64", "--save-every", "4"]
+    assert train_main(args + ["--total-steps", "8"]) == 0
+    assert (tmp_path / "vl.state" / "step.json").exists()
+    (tmp_path / "vl" / "config.json").unlink()  # pretend the stage died after its last state save
+    assert train_main(args + ["--total-steps", "8"]) == 0
+    history = json.loads((tmp_path / "run_summary.json").read_text())["stages"][0]["loss_history"]
+    assert len(history) == 4  # steps 4..7 only
+
+
+def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert evaluate_main(["--model", str(recipe_run / "moe"), "--synthetic", "9", "--out", str(out),
+                          "--max-new-tokens", "8"]) == 0
+    report = json.loads(out.read_text())
+    overall = report["summary"]["overall"]
+    assert overall["n"] == 9 and len(report["samples"]) == 9
+    assert {r["kind"] for r in report["samples"]} == {"vqa", "region", "grounding"}
+    assert "| all |" in capsys.readouterr().out
+
+
+def test_metrics_follow_the_original_definitions():
+    assert normalize_word("The Two lesions.") == "2 lesions"
+    assert closed_correct("Yes", "yes.") and not closed_correct("Yes, it is.", "yes")
+    scores = open_scores("left kidney", "the left kidney")
+    assert scores["recall"] == 1.0 and scores["precision"] == 1.0 and scores["f1"] == 1.0
+    assert sentence_bleu("a b c d".split(), "a b c d".split()) == pytest.approx(1.0)
+    assert sentence_bleu("a b".split(), "a b c d".split(), 4) == 0.0
+    a = np.zeros((4, 4), bool)
+    b = a.copy()
+    a[:2], b[1:3] = True, True
+    assert mask_iou(a, b) == pytest.approx(4 / 12)
+    assert mask_iou(None, b) == 0.0 and mask_iou(np.zeros((4, 4)), np.zeros((4, 4))) == 0.0
+    assert dice_from_iou(1 / 3) == pytest.approx(0.5)
+
+
+def test_micro_config_is_the_same_architecture():
+    tok = tiny_tokenizer()
+    model = MedPLIBForCausalLM(micro_config(len(tok), tok.convert_tokens_to_ids("<SEG>")))
+    assert type(model.model.language_model.layers[0].mlp).__name__ == "MoEFeedForward"
+    assert isinstance(MedPLIB(model, tok).processor.clip_image_size, int)
