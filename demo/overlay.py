@@ -260,7 +260,7 @@ def mask_legend_html(labels: Sequence[Any], colors: Sequence[Any] | None = None,
             f'<td style="padding:2px 6px;text-align:right;">{mm_s}</td></tr>'
         )
     head = ('<tr><th></th><th style="text-align:left;padding:2px 6px;">Mask</th>'
-            '<th style="padding:2px 6px;">Area</th><th style="padding:2px 6px;">Area</th></tr>')
+            '<th style="padding:2px 6px;">Pixels</th><th style="padding:2px 6px;">Physical area</th></tr>')
     return ('<div class="medplib-legend"><table style="border-collapse:collapse;">'
             + head + "".join(rows) + "</table></div>")
 

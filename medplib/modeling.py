@@ -305,7 +305,8 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
 
         loss = ce_loss = aux_loss = None
         mask_losses = pred_masks = ious = None
-        if lm.router_logits:
+        if labels is not None and lm.router_logits and self.config.router_aux_loss_coef:
+            # Only for training: at inference it would add ~10 small ops per layer and decoding step.
             aux_loss = sum(router_aux_loss(l) for l in lm.router_logits) * self.config.router_aux_loss_coef
         if labels is not None:
             ce_loss = causal_lm_loss(logits, labels.to(logits.device))

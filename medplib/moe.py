@@ -38,15 +38,19 @@ class MoEFeedForward(nn.Module):
         shape = hidden_states.shape
         x = hidden_states.reshape(-1, shape[-1])
         logits = self.router(x)
-        probs = logits.softmax(dim=-1)
-        weight, choice = probs.max(dim=-1)  # argmax keeps the first index on exact ties, like DeepSpeed
-        out = torch.zeros_like(x)
-        for e, expert in enumerate(self.experts):
-            rows = (choice == e).nonzero(as_tuple=True)[0]
-            if rows.numel() == 0:
-                continue
-            y = expert(x.index_select(0, rows)) * weight.index_select(0, rows).to(x.dtype)[:, None]
-            out.index_copy_(0, rows, y.to(out.dtype))
+        weight, choice = logits.softmax(dim=-1).max(dim=-1)  # argmax keeps the first index on ties, like DeepSpeed
+        weight = weight.to(x.dtype)[:, None]
+        if x.shape[0] == 1:  # a decoding step: one token, one expert, no scatter
+            return (self.experts[int(choice)](x) * weight).reshape(shape), logits
+        # Group the rows by expert with one host sync per layer (not one per expert).
+        order = choice.argsort()
+        out = torch.empty_like(x)
+        start = 0
+        for e, n in enumerate(torch.bincount(choice, minlength=self.num_experts).tolist()):
+            if n:
+                rows = order[start : start + n]
+                out[rows] = (self.experts[e](x[rows]) * weight[rows]).to(out.dtype)
+            start += n
         return out.reshape(shape), logits
 
 
