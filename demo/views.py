@@ -191,16 +191,7 @@ def chat_messages(session: Session, pending: tuple[str, str] | None = None) -> l
 
 
 def is_builtin(medplib: Any) -> bool:
-    name = str(getattr(medplib, "name", ""))
-    if name.startswith("medplib-tiny"):
-        return True
-    try:
-        from medplib.pipeline import BUILTIN
-
-        src = getattr(getattr(medplib, "model", None), "name_or_path", "") or ""
-        return bool(src) and Path(src).resolve() == BUILTIN.resolve()
-    except Exception:
-        return False
+    return bool(getattr(medplib, "is_builtin", False))
 
 
 def notice_html(medplib: Any) -> str:

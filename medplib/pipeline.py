@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
 from .modeling import MedPLIBForCausalLM
@@ -49,6 +50,22 @@ class EncodedImage:
     @property
     def size(self) -> tuple[int, int]:
         return self.prepared.original_hw
+
+    def to(self, device: torch.device | str) -> "EncodedImage":
+        """A copy with the cached encoder outputs on `device` (e.g. "cpu" to keep it between GPU calls)."""
+        features = tuple(t.to(device) for t in self.image_features)
+        sam = None if self.sam_embedding is None else self.sam_embedding.to(device)
+        return EncodedImage(self.prepared, features, sam)
+
+
+class StopOnEvent(StoppingCriteria):
+    """Ends generation as soon as `event` is set (a closed tab, a Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -107,10 +124,11 @@ def prepare_folder(name_or_path: str | os.PathLike | None, vision_tower: str | N
 class MedPLIB:
     """The public inference API (what the demo and the evaluation use)."""
 
-    def __init__(self, model: MedPLIBForCausalLM, tokenizer, name: str = "custom"):
+    def __init__(self, model: MedPLIBForCausalLM, tokenizer, name: str = "custom", is_builtin: bool = False):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
+        self.is_builtin = is_builtin  # the synthetic-data demo model shipped in the package
         cfg = model.config
         self.processor = MedPLIBProcessor(
             tokenizer,
@@ -157,7 +175,7 @@ class MedPLIB:
             model = MedPLIBForCausalLM.from_pretrained(str(folder), **kwargs)
         except (OSError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"could not load {folder}: {str(err).splitlines()[0][:300]}") from None
-        return cls(model, tokenizer, name=str(name_or_path or "medplib-tiny (built-in)"))
+        return cls(model, tokenizer, name=str(name_or_path or "medplib-tiny (built-in)"), is_builtin=folder == BUILTIN)
 
     # ---- description ----------------------------------------------------------------------------
     @property
@@ -213,8 +231,11 @@ class MedPLIB:
         batch = self.processor(encoded.prepared, question, self.region_masks(regions, encoded.size), history)
         return encoded, batch
 
-    def _generate(self, encoded: EncodedImage, batch: dict, streamer=None, **gen) -> Answer:
+    def _generate(self, encoded: EncodedImage, batch: dict, streamer=None, stop_event: threading.Event | None = None,
+                  **gen) -> Answer:
         gen.setdefault("max_new_tokens", 256)
+        if stop_event is not None:
+            gen["stopping_criteria"] = StoppingCriteriaList([*gen.get("stopping_criteria", []), StopOnEvent(stop_event)])
         temperature = gen.pop("temperature", 0.0) or 0.0
         if temperature > 0:
             gen.update(do_sample=True, temperature=temperature)
@@ -248,7 +269,8 @@ class MedPLIB:
             **generate_kwargs) -> Answer:
         """Answer one question. `image`: PIL / numpy (any bit depth) or an `EncodedImage` from `encode`;
         `regions`: see `region_masks`, referenced in the question as <region1>, <region2>, ... (or <region>);
-        `history`: earlier (question, answer) turns about the same image. Greedy unless `temperature` > 0."""
+        `history`: earlier (question, answer) turns about the same image. Greedy unless `temperature` > 0;
+        `stop_event` (a threading.Event) ends the generation early when set."""
         encoded, batch = self._generation_inputs(image, question, regions, history)
         return self._generate(encoded, batch, **generate_kwargs)
 
