@@ -29,9 +29,10 @@ def test_answers_a_modality_question(builtin):
 
 
 def test_grounds_a_structure(builtin):
-    samples = [s for s in make_samples(30, seed=321, split="test", kinds="grounding") if len(s.seg_masks) == 1]
+    # A dozen fresh samples: one small target (a nodule, a nucleus) alone would make the check a coin toss.
+    samples = [s for s in make_samples(40, seed=321, split="test", kinds="grounding") if len(s.seg_masks) == 1]
     dices = []
-    for sample in samples[:3]:
+    for sample in samples[:12]:
         answer = builtin.ask(sample.load_image(), sample.question, max_new_tokens=24)
         assert len(answer.masks) == 1, answer.raw_text
         assert answer.masks[0].shape == sample.seg_masks[0].shape
