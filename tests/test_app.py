@@ -421,7 +421,7 @@ def test_session_files_removed_at_end(grounded):
 def test_notice(medplib):
     html_ = views.notice_html(medplib)
     assert "not for clinical use" in html_ and "cpu" in html_
-    fake = type("Fake", (), {"name": "medplib-tiny (built-in)", "devices": lambda self: ["cpu"]})()
+    fake = type("Fake", (), {"name": "medplib-tiny (built-in)", "is_builtin": True, "devices": lambda self: ["cpu"]})()
     assert "synthetic phantom images of 8 modalities" in views.notice_html(fake)
     assert "not real patients" in views.notice_html(fake)
 
