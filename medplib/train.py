@@ -16,6 +16,7 @@ import json
 import math
 import random
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,7 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, ou
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(max(1, int(0.03 * steps)), steps))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    batches = Batches(encoded, stage.kinds, args.batch_size, args.seed + hash(stage_name) % 1000, tokenizer.pad_token_id)
+    batches = Batches(encoded, stage.kinds, args.batch_size, args.seed + zlib.crc32(stage_name.encode()) % 1000, tokenizer.pad_token_id)
     state_dir = out / f"{stage_name}.state"
     start = 0
     if (state_dir / "step.json").exists():
