@@ -124,12 +124,14 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
         region_masks: list | None = None,
+        clip_features: torch.Tensor | None = None,
     ) -> MultimodalInputs:
         """Replace each IMAGE placeholder by the projected patches and each REGION placeholder by its region
         vector, in order (spec §1.5); right-pad the batch.
 
         input_ids [B, T] (compressed ids with -200 / -300); region_masks: per sample a [n_i, g, g] tensor
-        (or list of [g, g]) in prompt order; image_features: the output of `encode_image` (to reuse a cache).
+        (or list of [g, g]) in prompt order; image_features: the output of `encode_image` (to reuse a cache);
+        clip_features [B, P, Dv]: precomputed vision-tower features only (a frozen tower), projected here.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be [B, T], got {list(input_ids.shape)}")
@@ -137,6 +139,8 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
         has_image = (input_ids == IMAGE_TOKEN_INDEX).any(dim=1)
+        if image_features is None and clip_features is not None:
+            image_features = (clip_features, self.mm_projector(clip_features))
         if image_features is None and pixel_values is not None:
             image_features = self.encode_image(pixel_values)
         if has_image.any() and image_features is None:
@@ -173,7 +177,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
             q = int(image_pos[0])
             if n_regions and bool((region_pos < q).any()):
                 raise ValueError(f"sample {b}: a <region> placeholder comes before the image")
-            clip_features, projected = image_features[0][image_index], image_features[1][image_index]
+            patch_features, projected = image_features[0][image_index], image_features[1][image_index]
             image_index += 1
             n_patches = projected.shape[0]
             device = text.device
@@ -181,7 +185,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
             if n_regions:
                 rmasks = region_masks[b]
                 rmasks = torch.stack(list(rmasks)) if not torch.is_tensor(rmasks) else rmasks
-                vectors = self.region_features(clip_features, rmasks).to(device, text.dtype)
+                vectors = self.region_features(patch_features, rmasks).to(device, text.dtype)
                 seq = seq.index_put((region_pos.to(device) + n_patches - 1,), vectors)
             embeds.append(seq)
             masks.append(torch.cat([sample_mask[:q], sample_mask.new_ones(n_patches), sample_mask[q + 1 :]]))
@@ -259,6 +263,7 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         image_features: tuple[torch.Tensor, torch.Tensor] | None = None,
+        clip_features: torch.Tensor | None = None,
         region_masks: list | None = None,
         labels: torch.LongTensor | None = None,
         past_key_values: Cache | None = None,
@@ -278,15 +283,17 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
 
         With `seg_masks` (per sample a [n_i, H, W] GT tensor, one per <SEG> in the labels) the SEG -> mask chain
         runs too and the mask losses are added with the config's weights (spec §2.8).
+        Precomputed encoder outputs (frozen towers) may replace the pixels: `clip_features` [B, P, Dv] for
+        `pixel_values`, `sam_image_embeddings` [B, C, g, g] for `sam_pixel_values`.
         Decoding steps (plain ids, with a cache) skip the multimodal preparation.
         """
         multimodal = None
         if inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("give input_ids or inputs_embeds")
-            if bool((input_ids < 0).any()) or pixel_values is not None or image_features is not None:
+            if bool((input_ids < 0).any()) or any(x is not None for x in (pixel_values, image_features, clip_features)):
                 multimodal = self.model.prepare_multimodal_inputs(
-                    input_ids, attention_mask, labels, pixel_values, image_features, region_masks
+                    input_ids, attention_mask, labels, pixel_values, image_features, region_masks, clip_features
                 )
                 inputs_embeds, attention_mask, labels = multimodal.inputs_embeds, multimodal.attention_mask, multimodal.labels
             else:

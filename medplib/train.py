@@ -27,8 +27,9 @@ from .data import Sample, load_records, make_samples
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor
 from .tokenizer import load_tokenizer, train_bpe_tokenizer
-from .training.data import collate, encode_sample
+from .training.data import cache_tower_outputs, collate, encode_sample
 from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable
+from .training.towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
 
 def seed_everything(seed: int) -> None:
@@ -49,14 +50,13 @@ def load_training_samples(args) -> list[Sample]:
     return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image)
 
 
-class Batches:
-    """Endless shuffled batches of encoded samples of the given kinds (encoded once, kept in memory)."""
+class ItemBatches:
+    """Endless shuffled batches of in-memory items (a new permutation each epoch), collated by `collate_fn`."""
 
-    def __init__(self, encoded, kinds, batch_size: int, seed: int, pad_id: int):
-        self.items = [e for e in encoded if e.kind in kinds]
-        if not self.items:
-            raise ValueError(f"no training samples of kinds {kinds}")
-        self.batch_size, self.pad_id = batch_size, pad_id
+    def __init__(self, items: list, batch_size: int, seed: int, collate_fn):
+        if not items:
+            raise ValueError("no training items")
+        self.items, self.batch_size, self.collate_fn = items, batch_size, collate_fn
         self.rng = random.Random(seed)
         self.order: list[int] = []
 
@@ -66,7 +66,14 @@ class Batches:
             self.rng.shuffle(extra)
             self.order += extra
         picked, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
-        return collate([self.items[i] for i in picked], self.pad_id)
+        return self.collate_fn([self.items[i] for i in picked])
+
+
+def question_batches(encoded, kinds, batch_size: int, seed: int, pad_id: int) -> ItemBatches:
+    items = [e for e in encoded if e.kind in kinds]
+    if not items:
+        raise ValueError(f"no training samples of kinds {kinds}")
+    return ItemBatches(items, batch_size, seed, lambda batch: collate(batch, pad_id))
 
 
 def lr_lambda(warmup: int, total: int):
@@ -85,30 +92,29 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {k: move(v) for k, v in batch.items()}
 
 
-def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, out: Path, steps: int, args,
-              accelerator) -> dict:
-    stage = STAGES[stage_name]
-    n_trainable = set_trainable(model, stage.trainable)
-    params = [p for p in model.parameters() if p.requires_grad]
+def optimise(stage_name: str, module: torch.nn.Module, batches, loss_fn, out: Path, steps: int, args,
+             accelerator) -> dict:
+    """The training loop every stage shares: AdamW on `module`'s trainable parameters, warm-up + linear decay,
+    clipping, resumable state under DIR/<stage>.state (the data order is replayed on resume)."""
+    params = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(max(1, int(0.03 * steps)), steps))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    batches = Batches(encoded, stage.kinds, args.batch_size, args.seed + zlib.crc32(stage_name.encode()) % 1000, tokenizer.pad_token_id)
+    module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
     state_dir = out / f"{stage_name}.state"
     start = 0
     if (state_dir / "step.json").exists():
         accelerator.load_state(str(state_dir))
         start = json.loads((state_dir / "step.json").read_text())["step"]
-        for _ in range(start):  # replay the data order so a resumed run sees the same batches
+        for _ in range(start):
             next(batches)
-    model.train()
+    module.train()
     history: list[float] = []
     t0 = time.time()
     bar = tqdm(range(start, steps), desc=f"stage {stage_name}", disable=not accelerator.is_local_main_process)
     for step in bar:
         batch = to_device(next(batches), accelerator.device)
-        with accelerator.accumulate(model):
-            loss = model(**batch).loss
+        with accelerator.accumulate(module):
+            loss = loss_fn(module, batch)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(params, 1.0)
@@ -122,18 +128,59 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, ou
             accelerator.save_state(str(state_dir))
             if accelerator.is_main_process:
                 (state_dir / "step.json").write_text(json.dumps({"step": step + 1}))
-    model = accelerator.unwrap_model(model)
-    model.eval()
-    if accelerator.is_main_process:
-        model.save_pretrained(str(out / stage_name))
-        tokenizer.save_pretrained(str(out / stage_name))
-    accelerator.wait_for_everyone()
+    accelerator.unwrap_model(module).eval()
     return {
-        "stage": stage_name, "steps": steps, "trainable_parameters": n_trainable, "seconds": round(time.time() - t0, 1),
+        "stage": stage_name, "steps": steps, "trainable_parameters": sum(p.numel() for p in params),
+        "seconds": round(time.time() - t0, 1),
         "loss_first_50": float(np.mean(history[:50])) if history else None,
         "loss_last_50": float(np.mean(history[-50:])) if history else None,
         "loss_history": [round(v, 4) for v in history],
     }
+
+
+def stage_seed(args, stage_name: str) -> int:
+    return args.seed + zlib.crc32(stage_name.encode()) % 1000  # str hash() is randomised per process
+
+
+def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, out: Path, steps: int, args,
+              accelerator) -> dict:
+    """One language stage (vl / grounding / moe / joint) on the question samples."""
+    stage = STAGES[stage_name]
+    set_trainable(model, stage.trainable)
+    if not args.train_towers:
+        freeze_towers(model)
+        if encoded[0].clip_features is None:  # every stage of a run shares the same frozen encoders
+            t0 = time.time()
+            cache_tower_outputs(encoded, model.to(accelerator.device))
+            print(f"cached the frozen encoders' outputs in {time.time() - t0:.1f} s")
+    batches = question_batches(encoded, stage.kinds, args.batch_size, stage_seed(args, stage_name), tokenizer.pad_token_id)
+    result = optimise(stage_name, model, batches, lambda m, b: m(**b).loss, out, steps, args, accelerator)
+    save_stage(accelerator.unwrap_model(model), tokenizer, out / stage_name, accelerator)
+    return result
+
+
+def run_towers_stage(model: MedPLIBForCausalLM, processor, tokenizer, out: Path, args, accelerator) -> dict:
+    """Stage 1 stand-in: dense-label pretraining of the CLIP and SAM encoders (medplib.training.towers)."""
+    t0 = time.time()
+    items = tower_items(args.tower_images or max(1, args.n_train // args.per_image), processor,
+                        model.config.sam.grid_size, args.seed, args.image_size)
+    encode_seconds = time.time() - t0
+    set_trainable(model, TOWER_PREFIXES)
+    pretraining = TowerPretraining(model)
+    batches = ItemBatches(items, args.tower_batch_size, stage_seed(args, "towers"), collate_towers)
+    result = optimise("towers", pretraining, batches, lambda m, b: m(b), out, args.tower_steps, args, accelerator)
+    result["encode_seconds"] = round(encode_seconds, 1)
+    result["images"] = len(items)
+    save_stage(model, tokenizer, out / "towers", accelerator)
+    return result
+
+
+def save_stage(model: MedPLIBForCausalLM, tokenizer, folder: Path, accelerator) -> None:
+    model.eval()
+    if accelerator.is_main_process:
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+    accelerator.wait_for_everyone()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model size for a fresh model")
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--tower-steps", type=int, default=1000, help="steps of the towers stage")
+    parser.add_argument("--tower-batch-size", type=int, default=32)
+    parser.add_argument("--tower-images", type=int, default=0,
+                        help="phantoms for the towers stage (0: the images of the question samples)")
+    parser.add_argument("--train-towers", action="store_true",
+                        help="keep training the image encoders after the towers stage (the original freezes them)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -176,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     encoded = [encode_sample(s, processor) for s in tqdm(samples, desc="encoding", disable=not accelerator.is_local_main_process)]
     data_seconds = time.time() - t0
 
-    shares = sum(STAGES[s].share for s in stages)
+    if "towers" in stages and args.data:
+        parser.error("the towers stage needs phantom label maps: synthetic data only (start from --init instead)")
+    shares = sum(STAGES[s].share for s in stages) or 1.0
     summary = {"stages": [], "args": {k: str(v) for k, v in vars(args).items()}, "n_samples": len(samples),
                "data_seconds": round(data_seconds, 1)}
     models: dict[str, MedPLIBForCausalLM] = {}
@@ -187,12 +242,21 @@ def main(argv: list[str] | None = None) -> int:
             models[name] = MedPLIBForCausalLM.from_pretrained(str(args.out / name))
             summary["stages"].append({"stage": name, "skipped": "already trained"})
             continue
+        if name == "towers":
+            model = MedPLIBForCausalLM.from_pretrained(args.init) if args.init else MedPLIBForCausalLM(config)
+            summary["stages"].append(run_towers_stage(model, processor, tokenizer, args.out, args, accelerator))
+            models[name] = model
+            if accelerator.is_main_process:
+                print(json.dumps({k: v for k, v in summary["stages"][-1].items() if k != "loss_history"}))
+            continue
         if name == "moe":
             if "vl" not in models or "grounding" not in models:
                 parser.error("stage moe needs the vl and grounding stages (in this run or already in --out)")
             model = build_moe(models["vl"], models["grounding"])
         elif name == "grounding" and "vl" in models:
             model = MedPLIBForCausalLM.from_pretrained(str(args.out / "vl"))  # a copy: vl stays intact
+        elif "towers" in models:
+            model = MedPLIBForCausalLM.from_pretrained(str(args.out / "towers"))
         elif args.init:
             model = MedPLIBForCausalLM.from_pretrained(args.init)
         else:
@@ -200,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["stages"].append(run_stage(name, model, encoded, tokenizer, args.out, steps, args, accelerator))
         models[name] = accelerator.unwrap_model(model)
         if accelerator.is_main_process:
-            print(json.dumps(summary["stages"][-1]))
+            print(json.dumps({k: v for k, v in summary["stages"][-1].items() if k != "loss_history"}))
     summary["total_seconds"] = round(time.time() - t0, 1)
     summary["final"] = str(args.out / stages[-1])
     if accelerator.is_main_process:

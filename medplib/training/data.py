@@ -16,12 +16,15 @@ from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_pr
 class EncodedSample:
     input_ids: torch.Tensor  # [T] compressed ids (-200 image, -300 regions)
     labels: torch.Tensor  # [T]
-    pixel_values: torch.Tensor  # [3, C, C]
-    sam_pixel_values: torch.Tensor  # [3, S, S]
+    pixel_values: torch.Tensor | None  # [3, C, C]; None once replaced by clip_features
+    sam_pixel_values: torch.Tensor | None  # [3, S, S]; None once replaced by sam_embedding
     sam_resized_hw: tuple[int, int]
     region_masks: torch.Tensor | None  # [n, g, g] in prompt order
     seg_masks: torch.Tensor | None  # [n, H, W] float, one per <SEG>
     kind: str
+    image_key: str = ""  # samples with the same key share one image
+    clip_features: torch.Tensor | None = None  # [P, Dv] output of a frozen vision tower
+    sam_embedding: torch.Tensor | None = None  # [C, g, g] output of a frozen SAM image encoder
 
 
 def encode_sample(sample: Sample, processor: MedPLIBProcessor) -> EncodedSample:
@@ -40,8 +43,27 @@ def encode_sample(sample: Sample, processor: MedPLIBProcessor) -> EncodedSample:
     return EncodedSample(
         input_ids=torch.tensor(ids), labels=torch.tensor(labels), pixel_values=prepared.pixel_values[0],
         sam_pixel_values=prepared.sam_pixel_values[0], sam_resized_hw=prepared.sam_resized_hw,
-        region_masks=regions, seg_masks=segs, kind=sample.kind,
+        region_masks=regions, seg_masks=segs, kind=sample.kind, image_key=sample.image_path or sample.id,
     )
+
+
+@torch.no_grad()
+def cache_tower_outputs(encoded: list[EncodedSample], model, batch_size: int = 64) -> None:
+    """Run the (frozen) CLIP and SAM encoders once per image and keep their outputs in place of the pixels, so
+    that training steps skip both encoders. Only valid while the encoders stay frozen."""
+    by_image: dict[str, list[EncodedSample]] = {}
+    for e in encoded:
+        by_image.setdefault(e.image_key, []).append(e)
+    groups = list(by_image.values())
+    device = next(model.parameters()).device
+    for start in range(0, len(groups), batch_size):
+        chunk = groups[start : start + batch_size]
+        clip = model.model.encode_image(torch.stack([g[0].pixel_values for g in chunk]).to(device))[0].cpu()
+        sam = model.model.encode_sam(torch.stack([g[0].sam_pixel_values for g in chunk]).to(device)).cpu()
+        for k, group in enumerate(chunk):
+            for e in group:
+                e.clip_features, e.sam_embedding = clip[k], sam[k]
+                e.pixel_values = e.sam_pixel_values = None
 
 
 def collate(batch: list[EncodedSample], pad_id: int = 0) -> dict:
@@ -53,15 +75,16 @@ def collate(batch: list[EncodedSample], pad_id: int = 0) -> dict:
     for i, s in enumerate(batch):
         n = len(s.input_ids)
         ids[i, :n], labels[i, :n], mask[i, :n] = s.input_ids, s.labels, True
-    out = {
-        "input_ids": ids, "labels": labels, "attention_mask": mask,
-        "pixel_values": torch.stack([s.pixel_values for s in batch]),
-        "region_masks": [s.region_masks for s in batch],
-    }
+    cached = all(s.clip_features is not None for s in batch)
+    out = {"input_ids": ids, "labels": labels, "attention_mask": mask, "region_masks": [s.region_masks for s in batch]}
+    if cached:
+        out["clip_features"] = torch.stack([s.clip_features for s in batch])
+    else:
+        out["pixel_values"] = torch.stack([s.pixel_values for s in batch])
     if any(s.seg_masks is not None for s in batch):
-        out.update(
-            seg_masks=[s.seg_masks for s in batch],
-            sam_pixel_values=torch.stack([s.sam_pixel_values for s in batch]),
-            sam_resized_hw=[s.sam_resized_hw for s in batch],
-        )
+        out.update(seg_masks=[s.seg_masks for s in batch], sam_resized_hw=[s.sam_resized_hw for s in batch])
+        if cached:
+            out["sam_image_embeddings"] = torch.stack([s.sam_embedding for s in batch])
+        else:
+            out["sam_pixel_values"] = torch.stack([s.sam_pixel_values for s in batch])
     return out

@@ -25,6 +25,9 @@ class Stage:
 
 
 STAGES = {
+    # Stage 1 stand-in for small models (no pretrained CLIP / SAM exists): dense-label pretraining of both image
+    # encoders on phantoms (training/towers.py); its own step count (--tower-steps), not a share of the total.
+    "towers": Stage("towers", (), None, 0.0),
     "vl": Stage("vl", ("vqa", "region"), None, 0.40),
     # Like the original's stage 3 (LoRA on the MLPs + mask decoder + text head), plus the token rows: the tiny
     # model starts from scratch, so <SEG> must be learnt somewhere before the router exists.
@@ -34,7 +37,7 @@ STAGES = {
     # The ablation: one dense model trained on everything for the same total number of steps.
     "joint": Stage("joint", ("vqa", "region", "grounding"), None, 1.0),
 }
-RECIPE = ("vl", "grounding", "moe")
+RECIPE = ("towers", "vl", "grounding", "moe")
 
 
 def micro_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> MedPLIBConfig:

@@ -1,0 +1,104 @@
+"""Stage 1 stand-in for small models: pretrain the two image encoders on dense phantom labels.
+
+The 7B starts from pretrained encoders (OpenAI CLIP ViT-L/14-336 and SAM-Med2D ViT-B) and keeps them frozen
+through every stage (spec §8). No pretrained encoders exist at tiny size, so this stage gives them features
+before the language model sees them: each encoder predicts, for every patch of its own grid, which phantom
+structures cover that patch (area fractions; soft-target BCE), whether the patch is abnormal, and the image's
+modality. The prediction heads are thrown away afterwards; later stages keep the encoders frozen, as the
+original does. Needs label maps, so it runs on synthetic phantoms only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import MODALITIES, STRUCTURE_INFO, Case, iter_cases
+from ..modeling import MedPLIBForCausalLM
+from ..processing import MedPLIBProcessor
+
+# One channel per structure name, one "abnormal" channel, one per modality (constant over the image).
+TARGET_NAMES: tuple[str, ...] = tuple(STRUCTURE_INFO) + ("abnormal",) + tuple(f"modality:{m}" for m in MODALITIES)
+# Parameter-name prefixes of the two encoders (frozen after this stage, like the original's CLIP and SAM encoder).
+TOWER_PREFIXES: tuple[str, ...] = ("model.vision_tower.", "model.sam.image_encoder.")
+
+
+def dense_targets(case: Case, grid: int) -> torch.Tensor:
+    """[K, grid, grid] fraction of each patch covered by each target (K = len(TARGET_NAMES)).
+
+    The phantom is square and both processors resize it onto the whole input, so the patch grid tiles the image.
+    """
+    if case.image.shape[0] != case.image.shape[1]:
+        raise ValueError("dense targets need a square phantom")
+    out = np.zeros((len(TARGET_NAMES), grid, grid), np.float32)
+    abnormal = np.zeros(case.image.shape[:2], np.float32)
+    for k, name in enumerate(STRUCTURE_INFO):
+        mask = case.structures.get(name)
+        if mask is None:
+            continue
+        m = mask.astype(np.float32)
+        out[k] = cv2.resize(m, (grid, grid), interpolation=cv2.INTER_AREA)
+        if case.is_abnormal(name):
+            abnormal = np.maximum(abnormal, m)
+    out[len(STRUCTURE_INFO)] = cv2.resize(abnormal, (grid, grid), interpolation=cv2.INTER_AREA)
+    out[TARGET_NAMES.index(f"modality:{case.modality}")] = 1.0
+    return torch.from_numpy(out)
+
+
+@dataclass
+class TowerBatchItem:
+    pixel_values: torch.Tensor  # [3, C, C] CLIP input
+    sam_pixel_values: torch.Tensor  # [3, S, S] SAM input
+    clip_targets: torch.Tensor  # [K, g, g] on the CLIP patch grid
+    sam_targets: torch.Tensor  # [K, gs, gs] on the SAM embedding grid
+
+
+def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int) -> TowerBatchItem:
+    prepared = processor.prepare_image(case.image)
+    clip_grid = processor.clip_image_size // processor.patch_size
+    return TowerBatchItem(prepared.pixel_values[0], prepared.sam_pixel_values[0],
+                          dense_targets(case, clip_grid), dense_targets(case, sam_grid))
+
+
+def tower_items(n_images: int, processor: MedPLIBProcessor, sam_grid: int, seed: int, size: int = 128,
+                split: str = "train") -> list[TowerBatchItem]:
+    """The training split's phantoms (the same images the question samples of that seed use, and more if
+    n_images is larger), encoded for both towers."""
+    return [encode_case(case, processor, sam_grid) for _i, _stem, case, _rng in iter_cases(n_images, seed, split, size)]
+
+
+def collate_towers(items: list[TowerBatchItem]) -> dict[str, torch.Tensor]:
+    return {f: torch.stack([getattr(it, f) for it in items]) for f in TowerBatchItem.__dataclass_fields__}
+
+
+class TowerPretraining(nn.Module):
+    """The model plus per-patch linear read-outs on the CLIP features the LLM sees (layer -2, CLS dropped) and on
+    the SAM image embedding. Only the read-outs are new; they are discarded after the stage."""
+
+    def __init__(self, model: MedPLIBForCausalLM):
+        super().__init__()
+        k = len(TARGET_NAMES)
+        self.model = model
+        self.clip_head = nn.Linear(model.config.vision_config.hidden_size, k)
+        self.sam_head = nn.Conv2d(model.config.sam.prompt_embed_dim, k, kernel_size=1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean soft-target BCE of both encoders' per-patch predictions (batch from `collate_towers`)."""
+        features = self.model.model.encode_image(batch["pixel_values"])[0]  # [B, g*g, Dv]
+        b, p, _ = features.shape
+        g = int(p ** 0.5)
+        clip_logits = self.clip_head(features).transpose(1, 2).reshape(b, -1, g, g)
+        sam_logits = self.sam_head(self.model.model.encode_sam(batch["sam_pixel_values"]))
+        return (F.binary_cross_entropy_with_logits(clip_logits, batch["clip_targets"])
+                + F.binary_cross_entropy_with_logits(sam_logits, batch["sam_targets"]))
+
+
+def freeze_towers(model: nn.Module) -> None:
+    for name, param in model.named_parameters():
+        if name.startswith(TOWER_PREFIXES):
+            param.requires_grad = False
