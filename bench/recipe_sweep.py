@@ -40,8 +40,13 @@ def run_variant(name: str, train_args: str, out: Path, n_eval: int, threads: int
         t1 = time.time()
         evaluate = [sys.executable, "-m", "medplib.evaluate", "--model", summary["final"], "--synthetic", str(n_eval),
                     "--out", str(folder / "eval.json")]
-        subprocess.run(evaluate, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
-                       timeout=max(1.0, deadline - time.time()))
+        try:
+            subprocess.run(evaluate, env=env, stdout=log, stderr=subprocess.STDOUT, check=True,
+                           timeout=max(1.0, deadline - time.time()))
+        except subprocess.CalledProcessError:  # an accelerator problem should not lose the trained variant
+            result["eval_on"] = "cpu (accelerator run failed)"
+            subprocess.run(evaluate, env=dict(env, CUDA_VISIBLE_DEVICES=""), stdout=log, stderr=subprocess.STDOUT,
+                           check=True, timeout=max(1.0, deadline - time.time()))
         result["eval_s"] = round(time.time() - t1, 1)
         overall = json.loads((folder / "eval.json").read_text())["summary"]["overall"]
         result.update(closed=overall["closed_vqa"]["accuracy"], open=overall["open_vqa"]["accuracy"],

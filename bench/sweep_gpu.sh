@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One device call: the recipe sweep on one GPU (variants as parallel processes), results under $OUT.
+set -u
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS on" || echo "MPS not started"
+python3 -c "import torch, transformers, accelerate; print(torch.__version__, transformers.__version__, accelerate.__version__, torch.cuda.get_device_name())"
+S="${STEPS:-3000}"
+python3 bench/recipe_sweep.py --out /tmp/sweep --parallel 6 --threads 2 --eval 600 --deadline-s "${DEADLINE:-450}" \
+  recipe="--total-steps $S" \
+  joint="--stages towers,joint --total-steps $S" \
+  lr2e3="--total-steps $S --lr 2e-3" \
+  data12k="--total-steps $S --n-train 12000" \
+  towerbs16="--total-steps $S --tower-batch-size 16" \
+  notowers="--stages vl,grounding,moe --train-towers --total-steps $S" 2>&1 | tee $OUT/sweep.txt
+cd /tmp/sweep && tar czf $OUT/sweep_logs.tgz */log.txt */eval.json */run_summary.json sweep.json 2>/dev/null
+best=$(python3 -c "
+import json; r=[x for x in json.load(open('sweep.json')) if 'error' not in x]
+b=max(r, key=lambda x: x['closed']+x['region']+x['mdice']); print(b['name'])" 2>/dev/null)
+if [ -n "$best" ]; then
+  final=$(python3 -c "import json; print(json.load(open('$best/run_summary.json'))['final'])")
+  tar cf - -C "$(dirname $final)" "$(basename $final)" | gzip -1 | split -b 15M - $OUT/best_${best}.tgz.part
+fi
+ls -la $OUT
