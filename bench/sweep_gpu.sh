@@ -4,14 +4,14 @@ set -u
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS on" || echo "MPS not started"
 python3 -c "import torch, transformers, accelerate; print(torch.__version__, transformers.__version__, accelerate.__version__, torch.cuda.get_device_name())"
-S="${STEPS:-3000}"
+S="${STEPS:-3000}"; C="--total-steps $S --tower-steps 600"
 python3 bench/recipe_sweep.py --out /tmp/sweep --parallel 6 --threads 2 --eval 600 --deadline-s "${DEADLINE:-450}" \
-  recipe="--total-steps $S" \
-  joint="--stages towers,joint --total-steps $S" \
-  lr2e3="--total-steps $S --lr 2e-3" \
-  data12k="--total-steps $S --n-train 12000" \
-  towerbs16="--total-steps $S --tower-batch-size 16" \
-  notowers="--stages vl,grounding,moe --train-towers --total-steps $S" 2>&1 | tee $OUT/sweep.txt
+  recipe_mt6_6k="$C --per-image 6 --max-turns 6 --n-train 6000" \
+  recipe_mt6_12k="$C --per-image 6 --max-turns 6 --n-train 12000" \
+  joint_mt6_12k="$C --stages towers,joint --per-image 6 --max-turns 6 --n-train 12000" \
+  recipe_st_6k="$C --per-image 3 --max-turns 1 --n-train 6000" \
+  recipe_mt3_12k="$C --per-image 6 --max-turns 3 --n-train 12000" \
+  recipe_mt6_18k="$C --per-image 6 --max-turns 6 --n-train 18000" 2>&1 | tee $OUT/sweep.txt
 cd /tmp/sweep && tar czf $OUT/sweep_logs.tgz */log.txt */eval.json */run_summary.json sweep.json 2>/dev/null
 best=$(python3 -c "
 import json; r=[x for x in json.load(open('sweep.json')) if 'error' not in x]

@@ -6,6 +6,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .processing.regions import REGION_GRID_MODES
 from .sam.config import SamConfig
 
 # LLaMA-2-7B / llava-v1.5-7b numbers with the 267 MedPLIB tokens added (spec §1.4).
@@ -34,7 +35,9 @@ class MedPLIBConfig(PreTrainedConfig):
     a plain dict of [`SamConfig`] fields). MoE settings (spec §3): `moe_num_experts` experts per MoE layer,
     top-1 routing, `moe_layers` (None = every layer when `moe_num_experts > 1`; [] = a dense model, as in the
     stage-2/3 single-expert models). `mask_postprocess` is "original" (the crop arithmetic the released
-    weights were trained with) or "exact" (geometrically correct un-padding).
+    weights were trained with) or "exact" (geometrically correct un-padding). `region_grid` is how a region
+    mask becomes CLIP patches: "nearest" (the original: one pixel per patch, small regions can vanish) or
+    "cover" (every patch the region touches; spec §10.4).
     """
 
     model_type = "medplib"
@@ -52,6 +55,7 @@ class MedPLIBConfig(PreTrainedConfig):
     vision_feature_layer: int = -2
     projector_type: str = "mlp2x_gelu"
     max_sample_point: int = 512
+    region_grid: str = "cover"
 
     moe_num_experts: int = 2
     moe_layers: list[int] | None = None
@@ -96,6 +100,8 @@ class MedPLIBConfig(PreTrainedConfig):
             raise ValueError(f"moe_layers {self.moe_layers} out of range for {n_layers} layers")
         if self.mask_postprocess not in MASK_POSTPROCESS_MODES:
             raise ValueError(f"mask_postprocess must be one of {MASK_POSTPROCESS_MODES}, got {self.mask_postprocess!r}")
+        if self.region_grid not in REGION_GRID_MODES:
+            raise ValueError(f"region_grid must be one of {REGION_GRID_MODES}, got {self.region_grid!r}")
         if self.projector_type != "mlp2x_gelu":
             raise ValueError(f"projector_type {self.projector_type!r} is not supported (only 'mlp2x_gelu')")
 

@@ -134,6 +134,7 @@ def config_from_original(
         max_sample_point=int(original.get("max_sample_point", 512)),
         seg_token_id=seg_token_id,
         mask_postprocess="original",
+        region_grid="nearest",  # the released weights were trained with the original's down-sampling
         **moe_kwargs,
     )
     out_dim = original.get("out_dim")

@@ -137,6 +137,7 @@ class MedPLIB:
             sam_image_size=cfg.sam.image_size,
             sam_mean=cfg.sam.pixel_mean,
             sam_std=cfg.sam.pixel_std,
+            region_grid_mode=cfg.region_grid,
         )
         self._lock = threading.Lock()  # one generation at a time per loaded model
 

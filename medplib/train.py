@@ -27,7 +27,7 @@ from .data import Sample, load_records, make_samples
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor
 from .tokenizer import load_tokenizer, train_bpe_tokenizer
-from .training.data import cache_tower_outputs, collate, encode_sample
+from .training.data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
 from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable
 from .training.towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
@@ -67,13 +67,6 @@ class ItemBatches:
             self.order += extra
         picked, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
         return self.collate_fn([self.items[i] for i in picked])
-
-
-def question_batches(encoded, kinds, batch_size: int, seed: int, pad_id: int) -> ItemBatches:
-    items = [e for e in encoded if e.kind in kinds]
-    if not items:
-        raise ValueError(f"no training samples of kinds {kinds}")
-    return ItemBatches(items, batch_size, seed, lambda batch: collate(batch, pad_id))
 
 
 def lr_lambda(warmup: int, total: int):
@@ -142,18 +135,24 @@ def stage_seed(args, stage_name: str) -> int:
     return args.seed + zlib.crc32(stage_name.encode()) % 1000  # str hash() is randomised per process
 
 
-def run_stage(stage_name: str, model: MedPLIBForCausalLM, encoded, tokenizer, out: Path, steps: int, args,
+def run_stage(stage_name: str, model: MedPLIBForCausalLM, samples, images, processor, out: Path, steps: int, args,
               accelerator) -> dict:
-    """One language stage (vl / grounding / moe / joint) on the question samples."""
+    """One language stage (vl / grounding / moe / joint) on the conversations made of its kinds of samples."""
     stage = STAGES[stage_name]
     set_trainable(model, stage.trainable)
     if not args.train_towers:
         freeze_towers(model)
-        if encoded[0].clip_features is None:  # every stage of a run shares the same frozen encoders
+        if any(im.clip_features is None for im in images.values()):  # the stages of a run share the frozen encoders
             t0 = time.time()
-            cache_tower_outputs(encoded, model.to(accelerator.device))
+            cache_tower_outputs(list(images.values()), model.to(accelerator.device))
             print(f"cached the frozen encoders' outputs in {time.time() - t0:.1f} s")
-    batches = question_batches(encoded, stage.kinds, args.batch_size, stage_seed(args, stage_name), tokenizer.pad_token_id)
+    seed = stage_seed(args, stage_name)
+    conversations = [encode_conversation(turns, images[image_key(turns[0])], processor)
+                     for turns in group_conversations(samples, stage.kinds, args.max_turns, seed)]
+    if not conversations:
+        raise ValueError(f"no training samples of kinds {stage.kinds}")
+    tokenizer = processor.tokenizer
+    batches = ItemBatches(conversations, args.batch_size, seed, lambda batch: collate(batch, tokenizer.pad_token_id))
     result = optimise(stage_name, model, batches, lambda m, b: m(**b).loss, out, steps, args, accelerator)
     save_stage(accelerator.unwrap_model(model), tokenizer, out / stage_name, accelerator)
     return result
@@ -195,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=6000, help="synthetic training samples")
     parser.add_argument("--per-image", type=int, default=3, help="questions per synthetic image")
+    parser.add_argument("--max-turns", type=int, default=1,
+                        help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
     parser.add_argument("--image-folder")
@@ -225,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     seg_id = tokenizer.convert_tokens_to_ids("<SEG>")
     config = PRESETS[args.preset](len(tokenizer), seg_id, num_experts=1)
     processor = MedPLIBProcessor(tokenizer, clip_image_size=config.vision_config.image_size,
-                                 patch_size=config.vision_config.patch_size, sam_image_size=config.sam.image_size)
-    encoded = [encode_sample(s, processor) for s in tqdm(samples, desc="encoding", disable=not accelerator.is_local_main_process)]
+                                 patch_size=config.vision_config.patch_size, sam_image_size=config.sam.image_size,
+                                 region_grid_mode=config.region_grid)
+    images = prepare_images(samples, processor)
     data_seconds = time.time() - t0
 
     if "towers" in stages and args.data:
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             model = MedPLIBForCausalLM.from_pretrained(args.init)
         else:
             model = MedPLIBForCausalLM(config)
-        summary["stages"].append(run_stage(name, model, encoded, tokenizer, args.out, steps, args, accelerator))
+        summary["stages"].append(run_stage(name, model, samples, images, processor, args.out, steps, args, accelerator))
         models[name] = accelerator.unwrap_model(model)
         if accelerator.is_main_process:
             print(json.dumps({k: v for k, v in summary["stages"][-1].items() if k != "loss_history"}))

@@ -19,7 +19,7 @@ from .image import (
     to_rgb_uint8,
 )
 from .processor import MedPLIBProcessor, PreparedImage
-from .regions import box_region, freeform_region, point_region, region_grid
+from .regions import REGION_GRID_MODES, box_region, freeform_region, point_region, region_grid
 from .tokens import add_medplib_tokens, build_labels, decode_answer, encode_prompt, special_ids
 
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "CLIP_MEAN", "CLIP_STD", "SAM_MEAN", "SAM_STD", "clip_pixel_values", "longest_side_shape",
     "pad_center", "resize_longest", "sam_pixel_values", "to_rgb_uint8",
     "MedPLIBProcessor", "PreparedImage",
-    "box_region", "freeform_region", "point_region", "region_grid",
+    "REGION_GRID_MODES", "box_region", "freeform_region", "point_region", "region_grid",
     "add_medplib_tokens", "build_labels", "decode_answer", "encode_prompt", "special_ids",
 ]

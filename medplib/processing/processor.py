@@ -35,12 +35,14 @@ class MedPLIBProcessor:
     def __init__(self, tokenizer, clip_image_size: int = 336, patch_size: int = 14, sam_image_size: int = 256,
                  clip_mean: Sequence[float] = CLIP_MEAN, clip_std: Sequence[float] = CLIP_STD,
                  system: str = SYSTEM_TRAINING, strip_whitespace: bool = True,
-                 sam_mean: Sequence[float] = SAM_MEAN, sam_std: Sequence[float] = SAM_STD):
+                 sam_mean: Sequence[float] = SAM_MEAN, sam_std: Sequence[float] = SAM_STD,
+                 region_grid_mode: str = "nearest"):
         self.tokenizer = tokenizer
         self.clip_image_size, self.patch_size, self.sam_image_size = clip_image_size, patch_size, sam_image_size
         self.clip_mean, self.clip_std = tuple(clip_mean), tuple(clip_std)
         self.sam_mean, self.sam_std = tuple(sam_mean), tuple(sam_std)
         self.system, self.strip_whitespace = system, strip_whitespace
+        self.region_grid_mode = region_grid_mode  # the model config's `region_grid`
 
     def prepare_image(self, image: ImageLike) -> PreparedImage:
         rgb = to_rgb_uint8(image)
@@ -81,12 +83,16 @@ class MedPLIBProcessor:
             raise ValueError(f"region {k + 1} is empty")
         return mask
 
+    def region_grid(self, mask: np.ndarray) -> torch.Tensor:
+        """[H, W] region mask -> [g, g] CLIP patch grid, in this processor's mode."""
+        return region_grid(mask, self.clip_image_size, self.patch_size, self.region_grid_mode)
+
     def __call__(self, image: Union[ImageLike, PreparedImage], question: str, regions: Sequence[Any] = (),
                  history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
         prepared = image if isinstance(image, PreparedImage) else self.prepare_image(image)
         masks = [self._region_mask(r, k, prepared.original_hw) for k, r in enumerate(regions)]
         prompt, order = self.build_prompt(question, len(masks), history)
-        grids = [region_grid(m, self.clip_image_size, self.patch_size) for m in masks]
+        grids = [self.region_grid(m) for m in masks]
         for k, g in enumerate(grids):
             if not g.any():
                 # The model then gets a zero region vector (original nan_to_num behaviour).

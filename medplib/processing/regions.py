@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from .image import pad_center, resize_longest
+from .image import longest_side_shape, pad_center, resize_longest
 
 
 def _check_size(h: int, w: int) -> None:
@@ -58,16 +58,34 @@ def freeform_region(stroke_mask: np.ndarray) -> np.ndarray:
     return m[1:-1, 1:-1] != 2
 
 
-def region_grid(mask_hw: np.ndarray, image_size: int, patch_size: int) -> torch.Tensor:
+REGION_GRID_MODES = ("nearest", "cover")
+
+
+def region_grid(mask_hw: np.ndarray, image_size: int, patch_size: int, mode: str = "nearest") -> torch.Tensor:
     """Region mask at original size -> [g, g] float 0/1 on the CLIP patch grid (g = image_size/patch).
 
-    Same steps as the original: PIL-bilinear resize of the 0/1 uint8 mask to longest side image_size
-    (values stay 0/1), centre zero-pad, then OpenCV nearest down-sampling by 1/patch_size, which keeps
-    the top-left pixel of each patch.
+    "nearest" (the original, spec §10.4): PIL-bilinear resize of the 0/1 uint8 mask to longest side image_size
+    (values stay 0/1), centre zero-pad, then OpenCV nearest down-sampling by 1/patch_size, which keeps only the
+    top-left pixel of each patch, so a small or thin region can vanish (zero region feature).
+    "cover": a patch is in the region when any region pixel's centre falls in it, after the same resize and
+    padding; a non-empty mask never vanishes.
     """
     mask = np.asarray(mask_hw)
     if mask.ndim != 2 or mask.size == 0:
         raise ValueError(f"region mask must be a non-empty HxW array, got shape {mask.shape}")
+    if mode == "cover":
+        h, w = mask.shape
+        nh, nw = longest_side_shape(h, w, image_size)
+        top, left = (image_size - nh) // 2, (image_size - nw) // 2
+        g = image_size // patch_size
+        ys, xs = np.nonzero(mask > 0)
+        rows = np.clip(((ys + 0.5) * nh / h + top) // patch_size, 0, g - 1).astype(np.int64)
+        cols = np.clip(((xs + 0.5) * nw / w + left) // patch_size, 0, g - 1).astype(np.int64)
+        grid = np.zeros((g, g), np.float32)
+        grid[rows, cols] = 1.0
+        return torch.from_numpy(grid)
+    if mode != "nearest":
+        raise ValueError(f"region grid mode must be one of {REGION_GRID_MODES}, got {mode!r}")
     padded = pad_center(resize_longest((mask > 0).astype(np.uint8), image_size), image_size, 0)
     grid = cv2.resize(padded, None, fx=1 / patch_size, fy=1 / patch_size, interpolation=cv2.INTER_NEAREST)
     return torch.from_numpy(grid.astype(np.float32))

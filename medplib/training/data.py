@@ -1,7 +1,9 @@
-"""Turn MeCoVQA-style samples into model batches (prompt ids, labels, CLIP / SAM pixels, region grids, GT masks)."""
+"""Turn MeCoVQA-style samples into model batches: per image its CLIP / SAM inputs, per conversation (one or more
+turns about one image) prompt ids, labels, region grids and GT masks."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,64 +11,95 @@ import torch
 
 from ..constants import IGNORE_INDEX
 from ..data import Sample
-from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_prompt, region_grid
+from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_prompt
 
 
 @dataclass
-class EncodedSample:
-    input_ids: torch.Tensor  # [T] compressed ids (-200 image, -300 regions)
-    labels: torch.Tensor  # [T]
+class ImageInputs:
+    """One image's model inputs, shared by every conversation about it."""
+
     pixel_values: torch.Tensor | None  # [3, C, C]; None once replaced by clip_features
     sam_pixel_values: torch.Tensor | None  # [3, S, S]; None once replaced by sam_embedding
     sam_resized_hw: tuple[int, int]
-    region_masks: torch.Tensor | None  # [n, g, g] in prompt order
-    seg_masks: torch.Tensor | None  # [n, H, W] float, one per <SEG>
-    kind: str
-    image_key: str = ""  # samples with the same key share one image
     clip_features: torch.Tensor | None = None  # [P, Dv] output of a frozen vision tower
     sam_embedding: torch.Tensor | None = None  # [C, g, g] output of a frozen SAM image encoder
 
 
-def encode_sample(sample: Sample, processor: MedPLIBProcessor) -> EncodedSample:
-    """Single-turn training example in the Vicuna-v1 template with the original label masking."""
-    prepared = processor.prepare_image(sample.load_image())
-    prompt = build_prompt([(sample.question, sample.answer)], processor.system)
+@dataclass
+class EncodedConversation:
+    input_ids: torch.Tensor  # [T] compressed ids (-200 image, -300 regions)
+    labels: torch.Tensor  # [T]; every answer is supervised
+    region_masks: torch.Tensor | None  # [n, g, g] in prompt order
+    seg_masks: torch.Tensor | None  # [n, H, W] float, one per <SEG>, in answer order
+    kinds: tuple[str, ...]  # the kind of each turn
+    image: ImageInputs
+
+
+def image_key(sample: Sample) -> str:
+    return sample.image_path or sample.id
+
+
+def prepare_images(samples: list[Sample], processor: MedPLIBProcessor) -> dict[str, ImageInputs]:
+    """CLIP / SAM inputs of every distinct image of `samples`, keyed by `image_key`."""
+    images: dict[str, ImageInputs] = {}
+    for sample in samples:
+        key = image_key(sample)
+        if key not in images:
+            prepared = processor.prepare_image(sample.load_image())
+            images[key] = ImageInputs(prepared.pixel_values[0], prepared.sam_pixel_values[0], prepared.sam_resized_hw)
+    return images
+
+
+def group_conversations(samples: list[Sample], kinds: tuple[str, ...], max_turns: int, seed: int) -> list[list[Sample]]:
+    """The samples of the given kinds, grouped per image into conversations of at most `max_turns` turns.
+
+    Turn order is shuffled (seeded) so that every kind also appears as the first turn, which is what a
+    single-turn question looks like. max_turns=1 gives one single-turn conversation per sample."""
+    if max_turns < 1:
+        raise ValueError("max_turns must be >= 1")
+    rng = random.Random(seed)
+    per_image: dict[str, list[Sample]] = {}
+    for sample in samples:
+        if sample.kind in kinds:
+            per_image.setdefault(image_key(sample), []).append(sample)
+    out = []
+    for turns in per_image.values():
+        rng.shuffle(turns)
+        out += [turns[i : i + max_turns] for i in range(0, len(turns), max_turns)]
+    return out
+
+
+def encode_conversation(turns: list[Sample], image: ImageInputs, processor: MedPLIBProcessor) -> EncodedConversation:
+    """A (multi-turn) training conversation in the Vicuna-v1 template with the original label masking."""
+    prompt = build_prompt([(t.question, t.answer) for t in turns], processor.system)
     tok, strip = processor.tokenizer, processor.strip_whitespace
     ids = encode_prompt(tok, prompt, strip_whitespace=strip)
     labels = build_labels(prompt, tok, strip_whitespace=strip)
     if all(label == IGNORE_INDEX for label in labels):
-        raise ValueError(f"sample {sample.id}: label masking failed (prompt/answer tokenisation mismatch)")
-    regions = None
-    if sample.region_masks:
-        regions = torch.stack([region_grid(m, processor.clip_image_size, processor.patch_size) for m in sample.region_masks])
-    segs = torch.from_numpy(np.stack(sample.seg_masks).astype(np.float32)) if sample.seg_masks else None
-    return EncodedSample(
-        input_ids=torch.tensor(ids), labels=torch.tensor(labels), pixel_values=prepared.pixel_values[0],
-        sam_pixel_values=prepared.sam_pixel_values[0], sam_resized_hw=prepared.sam_resized_hw,
-        region_masks=regions, seg_masks=segs, kind=sample.kind, image_key=sample.image_path or sample.id,
-    )
+        raise ValueError(f"sample {turns[0].id}: label masking failed (prompt/answer tokenisation mismatch)")
+    region_masks = [m for t in turns for m in t.region_masks]
+    seg_masks = [m for t in turns for m in t.seg_masks]
+    regions = torch.stack([processor.region_grid(m) for m in region_masks]) if region_masks else None
+    segs = torch.from_numpy(np.stack(seg_masks).astype(np.float32)) if seg_masks else None
+    return EncodedConversation(torch.tensor(ids), torch.tensor(labels), regions, segs, tuple(t.kind for t in turns), image)
 
 
 @torch.no_grad()
-def cache_tower_outputs(encoded: list[EncodedSample], model, batch_size: int = 64) -> None:
+def cache_tower_outputs(images: list[ImageInputs], model, batch_size: int = 64) -> None:
     """Run the (frozen) CLIP and SAM encoders once per image and keep their outputs in place of the pixels, so
     that training steps skip both encoders. Only valid while the encoders stay frozen."""
-    by_image: dict[str, list[EncodedSample]] = {}
-    for e in encoded:
-        by_image.setdefault(e.image_key, []).append(e)
-    groups = list(by_image.values())
+    todo = [im for im in images if im.clip_features is None]
     device = next(model.parameters()).device
-    for start in range(0, len(groups), batch_size):
-        chunk = groups[start : start + batch_size]
-        clip = model.model.encode_image(torch.stack([g[0].pixel_values for g in chunk]).to(device))[0].cpu()
-        sam = model.model.encode_sam(torch.stack([g[0].sam_pixel_values for g in chunk]).to(device)).cpu()
-        for k, group in enumerate(chunk):
-            for e in group:
-                e.clip_features, e.sam_embedding = clip[k], sam[k]
-                e.pixel_values = e.sam_pixel_values = None
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        clip = model.model.encode_image(torch.stack([im.pixel_values for im in chunk]).to(device))[0].cpu()
+        sam = model.model.encode_sam(torch.stack([im.sam_pixel_values for im in chunk]).to(device)).cpu()
+        for k, im in enumerate(chunk):
+            im.clip_features, im.sam_embedding = clip[k], sam[k]
+            im.pixel_values = im.sam_pixel_values = None
 
 
-def collate(batch: list[EncodedSample], pad_id: int = 0) -> dict:
+def collate(batch: list[EncodedConversation], pad_id: int = 0) -> dict:
     """Right-padded batch in the keyword form `MedPLIBForCausalLM.forward` takes."""
     length = max(len(s.input_ids) for s in batch)
     ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
@@ -75,16 +108,17 @@ def collate(batch: list[EncodedSample], pad_id: int = 0) -> dict:
     for i, s in enumerate(batch):
         n = len(s.input_ids)
         ids[i, :n], labels[i, :n], mask[i, :n] = s.input_ids, s.labels, True
-    cached = all(s.clip_features is not None for s in batch)
+    images = [s.image for s in batch]
+    cached = all(im.clip_features is not None for im in images)
     out = {"input_ids": ids, "labels": labels, "attention_mask": mask, "region_masks": [s.region_masks for s in batch]}
     if cached:
-        out["clip_features"] = torch.stack([s.clip_features for s in batch])
+        out["clip_features"] = torch.stack([im.clip_features for im in images])
     else:
-        out["pixel_values"] = torch.stack([s.pixel_values for s in batch])
+        out["pixel_values"] = torch.stack([im.pixel_values for im in images])
     if any(s.seg_masks is not None for s in batch):
-        out.update(seg_masks=[s.seg_masks for s in batch], sam_resized_hw=[s.sam_resized_hw for s in batch])
+        out.update(seg_masks=[s.seg_masks for s in batch], sam_resized_hw=[im.sam_resized_hw for im in images])
         if cached:
-            out["sam_image_embeddings"] = torch.stack([s.sam_embedding for s in batch])
+            out["sam_image_embeddings"] = torch.stack([im.sam_embedding for im in images])
         else:
-            out["sam_pixel_values"] = torch.stack([s.sam_pixel_values for s in batch])
+            out["sam_pixel_values"] = torch.stack([im.sam_pixel_values for im in images])
     return out
