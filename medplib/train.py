@@ -188,13 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stages", default=",".join(RECIPE), help=f"comma list from {sorted(STAGES)}")
-    parser.add_argument("--total-steps", type=int, default=3000, help="split over the stages by their shares")
+    parser.add_argument("--total-steps", type=int, default=2800, help="split over the stages by their shares")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=6000, help="synthetic training samples")
-    parser.add_argument("--per-image", type=int, default=3, help="questions per synthetic image")
-    parser.add_argument("--max-turns", type=int, default=1,
+    parser.add_argument("--n-train", type=int, default=12000, help="synthetic training samples")
+    parser.add_argument("--per-image", type=int, default=6, help="questions per synthetic image")
+    parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model size for a fresh model")
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    parser.add_argument("--tower-steps", type=int, default=1000, help="steps of the towers stage")
+    parser.add_argument("--tower-steps", type=int, default=600, help="steps of the towers stage")
     parser.add_argument("--tower-batch-size", type=int, default=32)
     parser.add_argument("--tower-images", type=int, default=0,
                         help="phantoms for the towers stage (0: the images of the question samples)")
