@@ -45,7 +45,10 @@ def test_ours_and_released_layout_give_identical_answers_and_masks(tiny):
     a = MedPLIB.from_pretrained(tiny["ours"])
     b = MedPLIB.from_pretrained(tiny["released"], vision_config=TINY_VISION, sam_config=TINY_SAM)
     assert a.model.config.mask_postprocess == "exact" and b.model.config.mask_postprocess == "original"
-    b.model.config.mask_postprocess = "exact"  # same weights, same post-processing: everything must match
+    assert a.processor.region_grid_mode == "cover" and b.processor.region_grid_mode == "nearest"
+    # Same weights, same post-processing and region grid: everything must match.
+    b.model.config.mask_postprocess = "exact"
+    b.processor.region_grid_mode = "cover"
     ra, rb = grounded_answer(a, seg), grounded_answer(b, seg)
     assert ra.token_ids == rb.token_ids and ra.token_ids.count(seg) == 2
     assert len(ra.masks) == 2 and ra.masks[0].shape == (40, 60) and ra.masks[0].dtype == bool

@@ -133,6 +133,7 @@ def test_no_seg_no_mask(model):
         (lambda m: m.model.prepare_multimodal_inputs(prompt(), region_masks=None), "no pixel_values"),
         (lambda m: tiny_config(bogus_key=1), "unknown config key"),
         (lambda m: tiny_config(mask_postprocess="sideways"), "mask_postprocess"),
+        (lambda m: tiny_config(region_grid="area"), "region_grid"),
     ],
 )
 def test_bad_input_raises_clear_value_error(model, call, message):

@@ -390,6 +390,23 @@ def test_region_grid_hand_computed():
     assert region_grid(np.ones((30, 30)), 336, 14).shape == (24, 24)
 
 
+def test_region_grid_cover_keeps_small_regions():
+    # The same 28x56 image: a 3x3 region between the sampled pixels vanishes in "nearest" but not in "cover".
+    m = np.zeros((28, 56), np.uint8)
+    m[5:8, 20:23] = 1
+    assert region_grid(m, 56, 14).sum() == 0
+    expected = torch.zeros(4, 4)
+    expected[1, 1] = 1  # padded rows 19..21, cols 20..22
+    assert torch.equal(region_grid(m, 56, 14, "cover"), expected)
+    # A region straddling a patch border marks both patches; resizing maps pixel centres.
+    m = np.zeros((112, 84), bool)
+    m[0, 0] = m[111, 83] = True  # -> 56x42 with 7 columns of padding: (0.25, 7.25) and (55.75, 48.75)
+    grid = region_grid(m, 56, 14, "cover")
+    assert grid.nonzero().tolist() == [[0, 0], [3, 3]]
+    with pytest.raises(ValueError, match="region grid mode"):
+        region_grid(m, 56, 14, "area")
+
+
 # ---------------------------------------------------------------- processor
 
 

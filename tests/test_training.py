@@ -9,15 +9,17 @@ from medplib.evaluate import main as evaluate_main
 from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
 from medplib.train import main as train_main
 from medplib.training.recipe import build_moe, micro_config
+from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
 
 
 @pytest.fixture(scope="module")
 def recipe_run(tmp_path_factory):
-    """The whole recipe (vl -> grounding -> moe) at micro size on a few dozen synthetic samples."""
+    """The whole recipe (towers -> vl -> grounding -> moe) at micro size on a few dozen synthetic samples."""
     out = tmp_path_factory.mktemp("run")
     rc = train_main(["--out", str(out), "--preset", "micro", "--total-steps", "60", "--n-train", "48",
-                     "--batch-size", "6", "--image-size", "64", "--save-every", "0", "--lr", "3e-3"])
+                     "--batch-size", "6", "--image-size", "64", "--save-every", "0", "--lr", "3e-3",
+                     "--tower-steps", "30", "--tower-batch-size", "8"])
     assert rc == 0
     return out
 
@@ -25,14 +27,25 @@ def recipe_run(tmp_path_factory):
 def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
     summary = json.loads((recipe_run / "run_summary.json").read_text())
     stages = {s["stage"]: s for s in summary["stages"]}
-    assert list(stages) == ["vl", "grounding", "moe"]
+    assert list(stages) == ["towers", "vl", "grounding", "moe"]
     vl = stages["vl"]["loss_history"]
     assert np.mean(vl[-5:]) < np.mean(vl[:5]) * 0.8
+    towers = stages["towers"]["loss_history"]
+    assert np.mean(towers[-5:]) < np.mean(towers[:5]) * 0.8
     for name in stages:
         assert (recipe_run / name / "config.json").exists() and (recipe_run / name / "tokenizer.json").exists()
     final = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "moe"))
     assert final.config.moe_num_experts == 2
     assert MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl")).config.moe_num_experts == 1
+
+
+def test_encoders_stay_as_the_towers_stage_left_them(recipe_run):
+    towers = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "towers")).state_dict()
+    for stage in ("vl", "grounding", "moe"):
+        state = MedPLIBForCausalLM.from_pretrained(str(recipe_run / stage)).state_dict()
+        for key in towers:
+            if key.startswith(TOWER_PREFIXES):
+                assert torch.equal(state[key], towers[key]), (stage, key)
 
 
 def test_moe_experts_come_from_the_stage_models(recipe_run):

@@ -1,0 +1,118 @@
+"""Training inputs: conversations per image, cached encoder outputs, the towers stage's dense targets."""
+
+import numpy as np
+import pytest
+import torch
+
+from medplib.constants import IGNORE_INDEX
+from medplib.data import MODALITIES, generate_case, make_samples
+from medplib.processing import MedPLIBProcessor
+from medplib.training.data import (cache_tower_outputs, collate, encode_conversation, group_conversations, image_key,
+                                   prepare_images)
+from medplib.training.towers import TARGET_NAMES, TowerPretraining, collate_towers, dense_targets, tower_items
+from medplib.tokenizer import train_bpe_tokenizer
+from medplib.train import corpus_for_tokenizer
+from tests.helpers import tiny_model
+
+KINDS = ("vqa", "region", "grounding")
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return make_samples(36, seed=0, size=64, per_image=6)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(samples):
+    return train_bpe_tokenizer(corpus_for_tokenizer(samples), 400)  # as medplib.train does
+
+
+@pytest.fixture(scope="module")
+def processor(tokenizer):
+    return MedPLIBProcessor(tokenizer, clip_image_size=56, patch_size=14, sam_image_size=64, region_grid_mode="cover")
+
+
+def test_conversations_hold_one_images_questions_in_a_seeded_order(samples):
+    convs = group_conversations(samples, ("vqa", "region"), max_turns=3, seed=1)
+    wanted = sorted(s.id for s in samples if s.kind in ("vqa", "region"))
+    assert sorted(s.id for c in convs for s in c) == wanted  # each sample exactly once
+    assert all(1 <= len(c) <= 3 and len({image_key(s) for s in c}) == 1 for c in convs)
+    again = group_conversations(samples, ("vqa", "region"), max_turns=3, seed=1)
+    assert [[s.id for s in c] for c in again] == [[s.id for s in c] for c in convs]
+    assert {c[0].kind for c in convs} == {"vqa", "region"}  # both kinds get to be a first (single-turn-like) turn
+    single = group_conversations(samples, ("grounding",), max_turns=1, seed=0)
+    assert len(single) == sum(s.kind == "grounding" for s in samples) and all(len(c) == 1 for c in single)
+    with pytest.raises(ValueError, match="max_turns"):
+        group_conversations(samples, KINDS, max_turns=0, seed=0)
+
+
+def test_a_conversation_supervises_every_answer_and_keeps_mask_order(samples, processor, tokenizer):
+    images = prepare_images(samples, processor)
+    assert len(images) == 6
+    turns = next(c for c in group_conversations(samples, KINDS, 6, seed=3)
+                 if sum(t.kind == "grounding" for t in c) >= 1 and sum(t.kind == "region" for t in c) >= 2)
+    conv = encode_conversation(turns, images[image_key(turns[0])], processor)
+    assert conv.kinds == tuple(t.kind for t in turns)
+    supervised = tokenizer.decode([i for i, l in zip(conv.input_ids.tolist(), conv.labels.tolist()) if l != IGNORE_INDEX])
+    position = 0
+    for t in turns:  # every answer is a target, in turn order; no question text is
+        plain = t.answer.replace("<SEG>", "").split()[0]
+        position = supervised.index(plain, position)
+    assert "USER" not in supervised and "ASSISTANT" not in supervised
+    assert int((conv.labels == tokenizer.eos_token_id).sum()) == len(turns)  # each answer ends in a supervised </s>
+    regions = [processor.region_grid(m) for t in turns for m in t.region_masks]
+    assert torch.equal(conv.region_masks, torch.stack(regions))
+    segs = [m for t in turns for m in t.seg_masks]
+    assert conv.seg_masks.shape[0] == len(segs)
+    assert all(np.array_equal(conv.seg_masks[k].numpy() > 0, segs[k]) for k in range(len(segs)))
+    assert int((conv.input_ids == -300).sum()) == len(regions)
+
+
+def test_cached_encoder_outputs_give_the_same_loss(samples, processor, tokenizer):
+    model = tiny_model(tokenizer).train()
+    images = prepare_images(samples, processor)
+    convs = [encode_conversation(c, images[image_key(c[0])], processor) for c in group_conversations(samples, KINDS, 6, 0)]
+    batch = collate(convs[:3], tokenizer.pad_token_id)
+    assert "pixel_values" in batch and "sam_pixel_values" in batch
+    with torch.no_grad():
+        expected = model(**batch).loss
+        cache_tower_outputs(list(images.values()), model)
+        cached = collate(convs[:3], tokenizer.pad_token_id)
+        assert "clip_features" in cached and "sam_image_embeddings" in cached and "pixel_values" not in cached
+        torch.testing.assert_close(model(**cached).loss, expected, rtol=1e-5, atol=1e-6)
+    assert all(im.pixel_values is None for im in images.values())  # the pixels are dropped once cached
+
+
+def test_dense_targets_are_patch_coverage_fractions():
+    case = generate_case("x_ray", 4, 64)
+    targets = dense_targets(case, 4)
+    assert targets.shape == (len(TARGET_NAMES), 4, 4)
+    for name, mask in case.structures.items():
+        k = TARGET_NAMES.index(name)
+        # equal-size patches: the mean of the per-patch fractions is the structure's share of the image
+        assert float(targets[k].mean()) == pytest.approx(mask.mean(), abs=1e-5)
+        assert float(targets[k, 0, 0]) == pytest.approx(mask[:16, :16].mean(), abs=1e-5)
+    assert torch.all(targets[TARGET_NAMES.index("modality:x_ray")] == 1)
+    assert all(torch.all(targets[TARGET_NAMES.index(f"modality:{m}")] == 0) for m in MODALITIES if m != "x_ray")
+    abnormal = targets[TARGET_NAMES.index("abnormal")]
+    nodule = case.structures.get("nodule")
+    assert float(abnormal.sum()) == pytest.approx(0.0 if nodule is None else float(targets[TARGET_NAMES.index("nodule")].sum()), abs=1e-4)
+
+
+def test_tower_pretraining_learns_the_dense_targets(processor, tokenizer):
+    torch.manual_seed(0)
+    model = tiny_model(tokenizer)
+    items = tower_items(16, processor, model.config.sam.grid_size, seed=0, size=64)
+    assert items[0].clip_targets.shape == (len(TARGET_NAMES), 4, 4)
+    assert items[0].sam_targets.shape[-1] == model.config.sam.grid_size
+    pretraining = TowerPretraining(model).train()
+    optimizer = torch.optim.AdamW(pretraining.parameters(), lr=3e-3)
+    batch = collate_towers(items)
+    losses = []
+    for _ in range(30):
+        loss = pretraining(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
