@@ -277,27 +277,33 @@ class MedPLIB:
 
     def stream(self, image, question: str, regions: Sequence[Any] = (), history: Sequence[tuple[str, str]] = (),
                **generate_kwargs) -> Iterator[str | Answer]:
-        """Like `ask`, but yields the answer text as it grows, then the final `Answer`."""
+        """Like `ask`, but yields the answer text as it grows, then the final `Answer`. Closing the iterator
+        early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next token."""
         from transformers import TextIteratorStreamer
 
         encoded, batch = self._generation_inputs(image, question, regions, history)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        stop = generate_kwargs.pop("stop_event", None) or threading.Event()
         result: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                result["answer"] = self._generate(encoded, batch, streamer=streamer, **generate_kwargs)
+                result["answer"] = self._generate(encoded, batch, streamer=streamer, stop_event=stop, **generate_kwargs)
             except BaseException as err:  # surfaced in the consumer below
                 result["error"] = err
                 streamer.end()
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        text = ""
-        for chunk in streamer:
-            text += chunk
-            yield text
-        thread.join()
+        try:
+            text = ""
+            for chunk in streamer:
+                text += chunk
+                yield text
+            thread.join()
+        finally:
+            if thread.is_alive():  # abandoned mid-answer: nobody will read the rest
+                stop.set()
         if "error" in result:
             raise result["error"]
         yield result["answer"]

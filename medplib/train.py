@@ -1,13 +1,15 @@
 """Train MedPLIB with the multi-stage MoE recipe (or the joint baseline) on accelerate.
 
-    python -m medplib.train --out runs/tiny                      # stages vl -> grounding -> moe, tiny model
-    python -m medplib.train --out runs/joint --stages joint      # ablation: one dense model, same total steps
-    accelerate launch -m medplib.train ...                       # the same command on several GPUs / nodes
+    python -m medplib.train --out runs/tiny                          # towers -> vl -> grounding -> moe (built-in model)
+    python -m medplib.train --out runs/joint --stages towers,joint   # ablation: one dense model, same total steps
+    accelerate launch -m medplib.train ...                           # the same command on several GPUs / nodes
 
 Data: synthetic MeCoVQA-style samples generated in memory (default) or `--data FILE.json --image-folder DIR`
-(our files or the official MeCoVQA / SA-Med2D layout). Each stage writes DIR/<stage>/ (model + tokenizer),
-saves resumable state every `--save-every` steps, and the run writes DIR/run_summary.json.
-"""
+(our files or the official MeCoVQA / SA-Med2D layout; then start from pretrained encoders with --init, since the
+towers stage needs phantom label maps). The questions about one image are trained as one conversation of up to
+--max-turns turns. The language stages keep both image encoders frozen, as the original does, and run them once
+per image instead of once per step. Each stage writes DIR/<stage>/ (model + tokenizer), saves resumable state
+every `--save-every` steps, and the run writes DIR/run_summary.json."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 import json
 import os
 import pickle
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -58,6 +60,23 @@ def test_ours_and_released_layout_give_identical_answers_and_masks(tiny):
     # free greedy answers agree too
     assert a.ask(image(), "What modality is this?", max_new_tokens=6).token_ids == \
         b.ask(image(), "What modality is this?", max_new_tokens=6).token_ids
+
+
+def test_closing_a_stream_stops_the_generation(tiny):
+    medplib = MedPLIB.from_pretrained(tiny["ours"])
+    script = ScriptedTokens([medplib.tokenizer.convert_tokens_to_ids("▁the")])  # never EOS: would run 400 steps
+    stop = threading.Event()
+    stream = medplib.stream(image(), "What is this?", max_new_tokens=400, stop_event=stop,
+                            logits_processor=LogitsProcessorList([script]))
+    assert isinstance(next(stream), str)
+    stream.close()  # the consumer goes away (a closed tab)
+    assert stop.is_set()
+    deadline = time.time() + 10
+    while time.time() < deadline and medplib._lock.locked():
+        time.sleep(0.01)
+    steps = script.step
+    time.sleep(0.2)
+    assert script.step == steps < 400  # generation ended early and stays ended
 
 
 def test_convert_cli_writes_our_format(tiny, capsys):
