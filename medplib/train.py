@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stages", default=",".join(RECIPE), help=f"comma list from {sorted(STAGES)}")
-    parser.add_argument("--total-steps", type=int, default=2400, help="split over the stages by their shares")
+    parser.add_argument("--total-steps", type=int, default=2800, help="split over the stages by their shares")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
