@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # One device call: the recipe sweep on one GPU (variants as parallel processes), results under $OUT.
+# Measured on one H200: six single-turn variants of 3000 language steps took ~330 s with evaluation; these six
+# multi-turn variants had not finished after 385 s (DEADLINE): give them ~550 s or run fewer at once.
+# The device's own transformers may be older than requirements.txt: carry the pinned wheel (see the device notes).
 set -u
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 nvidia-cuda-mps-control -d 2>/dev/null && echo "MPS on" || echo "MPS not started"
