@@ -160,11 +160,11 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, samples, images, proce
     return result
 
 
-def run_towers_stage(model: MedPLIBForCausalLM, processor, tokenizer, out: Path, args, accelerator) -> dict:
+def run_towers_stage(model: MedPLIBForCausalLM, images, processor, out: Path, args, accelerator) -> dict:
     """Stage 1 stand-in: dense-label pretraining of the CLIP and SAM encoders (medplib.training.towers)."""
     t0 = time.time()
     items = tower_items(args.tower_images or max(1, args.n_train // args.per_image), processor,
-                        model.config.sam.grid_size, args.seed, args.image_size)
+                        model.config.sam.grid_size, args.seed, args.image_size, prepared=images)
     encode_seconds = time.time() - t0
     set_trainable(model, TOWER_PREFIXES)
     pretraining = TowerPretraining(model)
@@ -172,7 +172,7 @@ def run_towers_stage(model: MedPLIBForCausalLM, processor, tokenizer, out: Path,
     result = optimise("towers", pretraining, batches, lambda m, b: m(b), out, args.tower_steps, args, accelerator)
     result["encode_seconds"] = round(encode_seconds, 1)
     result["images"] = len(items)
-    save_stage(model, tokenizer, out / "towers", accelerator)
+    save_stage(model, processor.tokenizer, out / "towers", accelerator)
     return result
 
 
@@ -248,24 +248,22 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if name == "towers":
             model = MedPLIBForCausalLM.from_pretrained(args.init) if args.init else MedPLIBForCausalLM(config)
-            summary["stages"].append(run_towers_stage(model, processor, tokenizer, args.out, args, accelerator))
-            models[name] = model
-            if accelerator.is_main_process:
-                print(json.dumps({k: v for k, v in summary["stages"][-1].items() if k != "loss_history"}))
-            continue
-        if name == "moe":
-            if "vl" not in models or "grounding" not in models:
-                parser.error("stage moe needs the vl and grounding stages (in this run or already in --out)")
-            model = build_moe(models["vl"], models["grounding"])
-        elif name == "grounding" and "vl" in models:
-            model = MedPLIBForCausalLM.from_pretrained(str(args.out / "vl"))  # a copy: vl stays intact
-        elif "towers" in models:
-            model = MedPLIBForCausalLM.from_pretrained(str(args.out / "towers"))
-        elif args.init:
-            model = MedPLIBForCausalLM.from_pretrained(args.init)
+            result = run_towers_stage(model, images, processor, args.out, args, accelerator)
         else:
-            model = MedPLIBForCausalLM(config)
-        summary["stages"].append(run_stage(name, model, samples, images, processor, args.out, steps, args, accelerator))
+            if name == "moe":
+                if "vl" not in models or "grounding" not in models:
+                    parser.error("stage moe needs the vl and grounding stages (in this run or already in --out)")
+                model = build_moe(models["vl"], models["grounding"])
+            elif name == "grounding" and "vl" in models:
+                model = MedPLIBForCausalLM.from_pretrained(str(args.out / "vl"))  # a copy: vl stays intact
+            elif "towers" in models:
+                model = MedPLIBForCausalLM.from_pretrained(str(args.out / "towers"))
+            elif args.init:
+                model = MedPLIBForCausalLM.from_pretrained(args.init)
+            else:
+                model = MedPLIBForCausalLM(config)
+            result = run_stage(name, model, samples, images, processor, args.out, steps, args, accelerator)
+        summary["stages"].append(result)
         models[name] = accelerator.unwrap_model(model)
         if accelerator.is_main_process:
             print(json.dumps({k: v for k, v in summary["stages"][-1].items() if k != "loss_history"}))

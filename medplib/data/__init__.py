@@ -41,7 +41,7 @@ from .questions import (
     text_vocabulary,
 )
 
-_GENERATE_NAMES = ("SPLIT_IDS", "case_rngs", "case_stem", "iter_cases", "iter_samples", "make_samples",
+_GENERATE_NAMES = ("SPLIT_IDS", "case_rngs", "case_stem", "image_path", "iter_cases", "iter_samples", "make_samples",
                    "split_id", "write_examples", "write_split")
 
 
@@ -59,7 +59,7 @@ __all__ = [
     "ANSWER_VOCABULARY", "BODY_PARTS", "COUNT_RANGES", "Case", "KINDS", "MODALITIES", "MODALITY_LABELS",
     "MODALITY_STRUCTURES", "QA", "RADIOLOGICAL_MODALITIES", "REGION_MODES", "REGION_PLACEHOLDER",
     "SPLIT_IDS", "STRUCTURE_INFO", "Sample", "StructureInfo", "build_record", "case_rngs", "case_stem",
-    "generate_case", "iter_cases", "iter_samples", "label_map", "load_mask", "load_records",
+    "generate_case", "image_path", "iter_cases", "iter_samples", "label_map", "load_mask", "load_records",
     "make_grounding", "make_qa", "make_region_qa", "make_samples", "make_vqa", "merged_mask_name",
     "modality_from_path", "parse_record", "patient_side", "region_mask_name", "region_prompt",
     "resolve_path", "split_id", "text_vocabulary", "write_examples", "write_split",

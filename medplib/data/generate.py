@@ -38,6 +38,7 @@ __all__ = [
     "split_id",
     "case_rngs",
     "case_stem",
+    "image_path",
     "iter_cases",
     "iter_samples",
     "make_samples",
@@ -66,6 +67,11 @@ def case_rngs(seed: int, split: str, index: int) -> Tuple[np.random.Generator, n
 def case_stem(modality: str, split: str, index: int) -> str:
     """SA-Med2D style stem ``<modality>--Synthetic--case_<split>_<index>--2d_none``."""
     return f"{modality}--Synthetic--case_{split}_{index:06d}--2d_none"
+
+
+def image_path(stem: str) -> str:
+    """A phantom's image path relative to the dataset folder (also the in-memory samples' ``image_path``)."""
+    return f"images/{stem}.png"
 
 
 def _parse_kinds(kinds: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
@@ -119,7 +125,7 @@ def _iter_items(n: int, seed: int, split: str, size: int, kinds, per_image: int,
 
 def _qa_to_sample(qa: QA, case: Case, stem: str, j: int) -> Sample:
     return Sample(
-        image_path=f"images/{stem}.png", question=qa.question, answer=qa.answer,
+        image_path=image_path(stem), question=qa.question, answer=qa.answer,
         answer_type=qa.answer_type, seg_masks=list(qa.seg_masks), region_masks=list(qa.region_masks),
         kind=qa.kind, modality=case.modality, id=f"{stem}--q{j}", question_type=qa.question_type,
         seg_names=list(qa.seg_names), region_names=list(qa.region_names), image=case.image)
@@ -198,7 +204,7 @@ def write_split(out_dir: Union[str, os.PathLike], split: str, n: int, seed: int 
                 _write_png(out / rel, m)
                 n_files += 1
                 region_paths.append(rel)
-            records.append(build_record(f"{stem}--q{j}", f"images/{stem}.png", qa.question, qa.answer,
+            records.append(build_record(f"{stem}--q{j}", image_path(stem), qa.question, qa.answer,
                                         qa.answer_type, seg_paths, region_paths, qa.question_type))
             counts["kind"][qa.kind] += 1
             counts["modality"][case.modality] += 1

@@ -10,6 +10,7 @@ original does. Needs label maps, so it runs on synthetic phantoms only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -18,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import MODALITIES, STRUCTURE_INFO, Case, iter_cases
+from ..data import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
 from ..modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
+from .data import ImageInputs
 
 # One channel per structure name, one "abnormal" channel, one per modality (constant over the image).
 TARGET_NAMES: tuple[str, ...] = tuple(STRUCTURE_INFO) + ("abnormal",) + tuple(f"modality:{m}" for m in MODALITIES)
@@ -58,18 +60,23 @@ class TowerBatchItem:
     sam_targets: torch.Tensor  # [K, gs, gs] on the SAM embedding grid
 
 
-def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int) -> TowerBatchItem:
-    prepared = processor.prepare_image(case.image)
+def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int, inputs: ImageInputs | None = None) -> TowerBatchItem:
+    """`inputs`: this image's already prepared pixels (from `prepare_images`), if any."""
+    if inputs is None:
+        prepared = processor.prepare_image(case.image)
+        inputs = ImageInputs(prepared.pixel_values[0], prepared.sam_pixel_values[0], prepared.sam_resized_hw)
     clip_grid = processor.clip_image_size // processor.patch_size
-    return TowerBatchItem(prepared.pixel_values[0], prepared.sam_pixel_values[0],
+    return TowerBatchItem(inputs.pixel_values, inputs.sam_pixel_values,
                           dense_targets(case, clip_grid), dense_targets(case, sam_grid))
 
 
 def tower_items(n_images: int, processor: MedPLIBProcessor, sam_grid: int, seed: int, size: int = 128,
-                split: str = "train") -> list[TowerBatchItem]:
+                split: str = "train", prepared: Mapping[str, ImageInputs] | None = None) -> list[TowerBatchItem]:
     """The training split's phantoms (the same images the question samples of that seed use, and more if
-    n_images is larger), encoded for both towers."""
-    return [encode_case(case, processor, sam_grid) for _i, _stem, case, _rng in iter_cases(n_images, seed, split, size)]
+    n_images is larger), encoded for both towers; pixels already in `prepared` (keyed by image path) are reused."""
+    prepared = prepared or {}
+    return [encode_case(case, processor, sam_grid, prepared.get(image_path(stem)))
+            for _i, stem, case, _rng in iter_cases(n_images, seed, split, size)]
 
 
 def collate_towers(items: list[TowerBatchItem]) -> dict[str, torch.Tensor]:
