@@ -46,6 +46,21 @@ def corpus_for_tokenizer(samples: list[Sample]) -> list[str]:
     return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + [s.question + " " + s.answer for s in samples]
 
 
+def run_tokenizer(args, samples: list[Sample], save: bool):
+    """--init's tokenizer; else the one an earlier run into the same --out left, so that skipped and resumed stages
+    keep their token ids even when the data arguments changed; else a BPE trained on the samples (kept in
+    DIR/tokenizer/ for such reruns)."""
+    if args.init:
+        return load_tokenizer(args.init)
+    for folder in [args.out / "tokenizer"] + [args.out / name for name in STAGES]:
+        if (folder / "tokenizer.json").exists():
+            return load_tokenizer(folder)
+    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples), 1000)
+    if save:
+        tokenizer.save_pretrained(str(args.out / "tokenizer"))
+    return tokenizer
+
+
 def load_training_samples(args) -> list[Sample]:
     if args.data:
         return load_records(args.data, args.image_folder)
@@ -224,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     samples = load_training_samples(args)
-    tokenizer = load_tokenizer(args.init) if args.init else train_bpe_tokenizer(corpus_for_tokenizer(samples), 1000)
+    tokenizer = run_tokenizer(args, samples, accelerator.is_main_process)
     seg_id = tokenizer.convert_tokens_to_ids("<SEG>")
     config = PRESETS[args.preset](len(tokenizer), seg_id, num_experts=1)
     processor = MedPLIBProcessor(tokenizer, clip_image_size=config.vision_config.image_size,

@@ -71,6 +71,16 @@ def test_resume_continues_an_interrupted_stage(tmp_path):
     assert len(history) == 4  # steps 4..7 only
 
 
+def test_rerun_with_other_data_keeps_the_finished_stages_token_ids(tmp_path):
+    args = ["--out", str(tmp_path), "--preset", "micro", "--batch-size", "4", "--image-size", "64", "--save-every", "0"]
+    assert train_main(args + ["--stages", "vl", "--total-steps", "2", "--n-train", "40"]) == 0
+    # Fewer samples would train a different BPE; the grounding stage starts from the finished vl stage's weights.
+    assert train_main(args + ["--stages", "vl,grounding", "--total-steps", "4", "--n-train", "12"]) == 0
+    vl = (tmp_path / "vl" / "tokenizer.json").read_text()
+    assert (tmp_path / "grounding" / "tokenizer.json").read_text() == vl
+    assert (tmp_path / "tokenizer" / "tokenizer.json").read_text() == vl
+
+
 def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):
     out = tmp_path / "report.json"
     assert evaluate_main(["--model", str(recipe_run / "moe"), "--synthetic", "9", "--out", str(out),
