@@ -27,7 +27,8 @@ from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores
 def score_sample(sample: Sample, answer) -> dict:
     """One record of the report: the sample's identity, the prediction and its scores."""
     row = {"id": sample.id, "kind": sample.kind, "modality": sample.modality, "answer_type": sample.answer_type,
-           "question": sample.question, "gt": sample.answer, "prediction": answer.text}
+           "question_type": sample.question_type, "question": sample.question, "gt": sample.answer,
+           "prediction": answer.text}
     if sample.kind == "grounding":
         ious = [mask_iou(answer.masks[i] if i < len(answer.masks) else None, gt) for i, gt in enumerate(sample.seg_masks)]
         row["iou"] = float(np.mean(ious)) if ious else 0.0
@@ -64,7 +65,14 @@ def summarize(rows: list[dict]) -> dict:
     by_modality = defaultdict(list)
     for r in rows:
         by_modality[r["modality"]].append(r)
-    return {"overall": block(rows), "by_modality": {m: block(v) for m, v in sorted(by_modality.items())}}
+    # Which kinds of question fail (records that name their question_type: ours, and MeCoVQA files that carry one).
+    by_type = defaultdict(list)
+    for r in rows:
+        if r["kind"] != "grounding" and r.get("question_type"):
+            by_type[(r["kind"], r["question_type"])].append(r["correct"])
+    return {"overall": block(rows), "by_modality": {m: block(v) for m, v in sorted(by_modality.items())},
+            "by_question_type": {f"{kind}/{qtype}": {"n": len(v), "accuracy": mean(v)}
+                                 for (kind, qtype), v in sorted(by_type.items())}}
 
 
 def table(summary: dict) -> str:
@@ -77,6 +85,9 @@ def table(summary: dict) -> str:
         lines.append(f"| {name} | {b['n']} | {fmt(b['closed_vqa']['accuracy'])} | {fmt(b['open_vqa']['accuracy'])} | "
                      f"{fmt(b['open_vqa']['recall'])} | {fmt(b['region_vqa']['accuracy'])} | "
                      f"{fmt(b['grounding']['mIoU'])} | {fmt(b['grounding']['mDice'])} |")
+    if summary.get("by_question_type"):
+        lines += ["", "| question type | n | accuracy |", "|---|---|---|"]
+        lines += [f"| {name} | {b['n']} | {fmt(b['accuracy'])} |" for name, b in summary["by_question_type"].items()]
     return "\n".join(lines)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from medplib import MedPLIB, MedPLIBForCausalLM
-from medplib.evaluate import main as evaluate_main
+from medplib.evaluate import main as evaluate_main, summarize, table
 from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
 from medplib.train import main as train_main
 from medplib.training.recipe import build_moe, micro_config
@@ -89,7 +89,22 @@ def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsy
     overall = report["summary"]["overall"]
     assert overall["n"] == 9 and len(report["samples"]) == 9
     assert {r["kind"] for r in report["samples"]} == {"vqa", "region", "grounding"}
+    assert all(r["question_type"] for r in report["samples"])  # synthetic records name their question type
     assert "| all |" in capsys.readouterr().out
+
+
+def test_report_scores_each_question_type():
+    def row(kind, qtype, correct=None, **extra):
+        return {"kind": kind, "modality": "ct", "answer_type": "closed", "question_type": qtype, "correct": correct,
+                **extra}
+
+    rows = [row("vqa", "presence", True), row("vqa", "presence", False), row("vqa", "presence", True),
+            row("region", "region_what", False), row("vqa", "", True),  # untyped record (e.g. a file without types)
+            row("grounding", "grounding", iou=0.5, dice=0.6)]
+    by_type = summarize(rows)["by_question_type"]
+    assert by_type == {"region/region_what": {"n": 1, "accuracy": 0.0},
+                       "vqa/presence": {"n": 3, "accuracy": pytest.approx(2 / 3)}}
+    assert "| vqa/presence | 3 | 0.667 |" in table(summarize(rows))
 
 
 def test_metrics_follow_the_original_definitions():
