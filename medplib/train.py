@@ -30,7 +30,7 @@ from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor
 from .tokenizer import load_tokenizer, train_bpe_tokenizer
 from .training.data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
-from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable
+from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable, upcycle
 from .training.towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
 
@@ -266,9 +266,13 @@ def main(argv: list[str] | None = None) -> int:
             result = run_towers_stage(model, images, processor, args.out, args, accelerator)
         else:
             if name == "moe":
-                if "vl" not in models or "grounding" not in models:
-                    parser.error("stage moe needs the vl and grounding stages (in this run or already in --out)")
-                model = build_moe(models["vl"], models["grounding"])
+                if "vl" in models and "grounding" in models:
+                    model = build_moe(models["vl"], models["grounding"])
+                elif "joint" in models:
+                    model = upcycle(models["joint"])
+                else:
+                    parser.error("stage moe needs the vl and grounding stages, or the joint stage (in this run or "
+                                 "already in --out)")
             elif name == "grounding" and "vl" in models:
                 model = MedPLIBForCausalLM.from_pretrained(str(args.out / "vl"))  # a copy: vl stays intact
             elif "towers" in models:

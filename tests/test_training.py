@@ -8,7 +8,7 @@ from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluate import main as evaluate_main, summarize, table
 from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
 from medplib.train import main as train_main
-from medplib.training.recipe import build_moe, micro_config
+from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
 
@@ -58,6 +58,25 @@ def test_moe_experts_come_from_the_stage_models(recipe_run):
     torch.testing.assert_close(moe.model.sam.mask_decoder.iou_token.weight, grounding.model.sam.mask_decoder.iou_token.weight)
     torch.testing.assert_close(moe.model.language_model.layers[0].self_attn.q_proj.weight,
                                vl.model.language_model.layers[0].self_attn.q_proj.weight)
+
+
+def test_upcycled_moe_starts_as_the_dense_model_and_uses_both_experts():
+    torch.manual_seed(0)
+    tok = tiny_tokenizer()
+    dense = MedPLIBForCausalLM(micro_config(len(tok), tok.convert_tokens_to_ids("<SEG>"), num_experts=1)).eval()
+    moe = upcycle(dense).eval()
+    embeds = torch.randn(2, 24, dense.config.text_config.hidden_size)
+    with torch.no_grad():
+        for layer in range(dense.config.text_config.num_hidden_layers):
+            want = dense.model.language_model.layers[layer].mlp(embeds)
+            got, logits = moe.model.language_model.layers[layer].mlp(embeds)
+            # p is about 1/2 (the router is near zero, not zero) and the experts' outputs are doubled.
+            torch.testing.assert_close(got, want, atol=0.02 * want.abs().max().item(), rtol=0.01)
+            assert not torch.equal(got, want)
+            assert set(logits.argmax(-1).tolist()) == {0, 1}  # tokens split between the experts from the start
+        want = dense.model.language_model(inputs_embeds=embeds).last_hidden_state
+        got = moe.model.language_model(inputs_embeds=embeds).last_hidden_state
+    torch.testing.assert_close(got, want, atol=0.02 * want.abs().max().item(), rtol=0.01)
 
 
 def test_resume_continues_an_interrupted_stage(tmp_path):

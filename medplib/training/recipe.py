@@ -36,7 +36,8 @@ STAGES = {
     # Measured at 2400-2800 steps: shares 0.2/0.2/0.6 gave a weaker grounding expert and a worse final model
     # (mDice 0.55 vs 0.70) than these.
     "moe": Stage("moe", ("vqa", "region", "grounding"), None, 0.25),
-    # The ablation: one dense model trained on everything for the same total number of steps.
+    # The ablation: one dense model trained on everything for the same total number of steps. Followed by `moe`
+    # (--stages towers,joint,moe) it is the upcycling variant: stage 4 starts from the joint model (`upcycle`).
     "joint": Stage("joint", ("vqa", "region", "grounding"), None, 1.0),
 }
 RECIPE = ("towers", "vl", "grounding", "moe")
@@ -109,5 +110,32 @@ def build_moe(vl: MedPLIBForCausalLM, grounding: MedPLIBForCausalLM, num_experts
             state[key] = source_g[key].clone()
         else:
             state[key] = source_vl[key].clone()
+    model.load_state_dict(state)
+    return model
+
+
+def upcycle(dense: MedPLIBForCausalLM, num_experts: int = 2, router_std: float = 1e-3) -> MedPLIBForCausalLM:
+    """Stage 4 from one dense model instead of two experts' models (sparse upcycling): every expert starts as a copy
+    of the dense MLP with its `down_proj` scaled by `num_experts`, the router from a near-zero init, so that p is
+    about 1/E for every token and the MoE starts as (almost exactly) the dense model's function instead of a fresh
+    router halving every MLP output; the small random router still splits the tokens between the experts, which
+    then diverge in training. Top-1 routing and the combine weight are the original's, unchanged."""
+    config = copy.deepcopy(dense.config)
+    config.moe_num_experts = num_experts
+    config.moe_layers = None
+    model = MedPLIBForCausalLM(config)
+    state = model.state_dict()
+    source = dense.state_dict()
+    generator = torch.Generator().manual_seed(0)
+    for key in state:
+        if ".mlp.router." in key:
+            state[key] = torch.randn(state[key].shape, generator=generator) * router_std
+        elif ".mlp.experts." in key:
+            layer_prefix, rest = key.split(".mlp.experts.")
+            proj = rest.split(".", 1)[1]
+            value = source[f"{layer_prefix}.mlp.{proj}"].clone()
+            state[key] = value * num_experts if proj.startswith("down_proj") else value
+        else:
+            state[key] = source[key].clone()
     model.load_state_dict(state)
     return model
