@@ -1,6 +1,6 @@
 """Where is region VQA lost: in the image features or in the language model?
 
-    python bench/region_probe.py --model runs/tiny/towers [--train 3000 --test 600]
+    python bench/region_probe.py --model runs/tiny/moe [--train 3000 --test 600]
 
 For synthetic region prompts it fits the same small MLP probe (region vector -> name of the structure under the
 prompt) on three kinds of region vector and prints its held-out accuracy side by side:

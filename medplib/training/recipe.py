@@ -88,24 +88,34 @@ def set_trainable(model: torch.nn.Module, patterns: tuple[str, ...] | None) -> i
     return count
 
 
+def _empty_moe(dense: MedPLIBForCausalLM, num_experts: int) -> tuple[MedPLIBForCausalLM, dict]:
+    """A fresh MoE model of `dense`'s config (every layer MoE) and its state dict to fill."""
+    config = copy.deepcopy(dense.config)
+    config.moe_num_experts = num_experts
+    config.moe_layers = None
+    model = MedPLIBForCausalLM(config)
+    return model, model.state_dict()
+
+
+def _expert_source(key: str) -> tuple[int, str, str]:
+    """`...layers.L.mlp.experts.E.up_proj.weight` -> (E, the dense key `...layers.L.mlp.up_proj.weight`, `up_proj.weight`)."""
+    layer_prefix, rest = key.split(".mlp.experts.")
+    expert, proj = rest.split(".", 1)
+    return int(expert), f"{layer_prefix}.mlp.{proj}", proj
+
+
 def build_moe(vl: MedPLIBForCausalLM, grounding: MedPLIBForCausalLM, num_experts: int = 2) -> MedPLIBForCausalLM:
     """Stage 4 initialisation (spec §3.5): everything from the VL model, expert 0 <- grounding MLPs,
     expert 1 <- VL MLPs, the mask head (and, at tiny size, the SAM encoder trained in stage 3) from the
     grounding model; the router starts from a fresh init."""
-    config = copy.deepcopy(vl.config)
-    config.moe_num_experts = num_experts
-    config.moe_layers = None
-    model = MedPLIBForCausalLM(config)
-    state = model.state_dict()
+    model, state = _empty_moe(vl, num_experts)
     source_vl, source_g = vl.state_dict(), grounding.state_dict()
     for key in state:
         if ".mlp.router." in key:
             continue
         if ".mlp.experts." in key:
-            layer_prefix, rest = key.split(".mlp.experts.")
-            expert, proj = rest.split(".", 1)
-            src = source_g if int(expert) == 0 else source_vl
-            state[key] = src[f"{layer_prefix}.mlp.{proj}"].clone()
+            expert, dense_key, _proj = _expert_source(key)
+            state[key] = (source_g if expert == 0 else source_vl)[dense_key].clone()
         elif key.startswith(("model.seg_projector.", "model.sam.")):
             state[key] = source_g[key].clone()
         else:
@@ -120,20 +130,15 @@ def upcycle(dense: MedPLIBForCausalLM, num_experts: int = 2, router_std: float =
     about 1/E for every token and the MoE starts as (almost exactly) the dense model's function instead of a fresh
     router halving every MLP output; the small random router still splits the tokens between the experts, which
     then diverge in training. Top-1 routing and the combine weight are the original's, unchanged."""
-    config = copy.deepcopy(dense.config)
-    config.moe_num_experts = num_experts
-    config.moe_layers = None
-    model = MedPLIBForCausalLM(config)
-    state = model.state_dict()
+    model, state = _empty_moe(dense, num_experts)
     source = dense.state_dict()
     generator = torch.Generator().manual_seed(0)
     for key in state:
         if ".mlp.router." in key:
             state[key] = torch.randn(state[key].shape, generator=generator) * router_std
         elif ".mlp.experts." in key:
-            layer_prefix, rest = key.split(".mlp.experts.")
-            proj = rest.split(".", 1)[1]
-            value = source[f"{layer_prefix}.mlp.{proj}"].clone()
+            _expert, dense_key, proj = _expert_source(key)
+            value = source[dense_key].clone()
             state[key] = value * num_experts if proj.startswith("down_proj") else value
         else:
             state[key] = source[key].clone()
