@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from medplib import MedPLIB
-from medplib.data import iter_cases, make_region_qa
+from medplib.data import STRUCTURE_INFO, iter_cases, make_region_qa
 from medplib.metrics import closed_correct
 from medplib.training.towers import dense_targets
 
@@ -29,7 +29,7 @@ def region_vectors(medplib: MedPLIB, split: str, n: int, seed: int) -> list[tupl
     grid = model.config.vision_config.image_size // model.config.vision_config.patch_size
     rows = []
     for _i, _stem, case, rng in iter_cases(max(1, n // 3), seed, split):
-        coverage = dense_targets(case, grid).flatten(1).T  # [P, K]
+        coverage = dense_targets(case, grid)[: len(STRUCTURE_INFO)].flatten(1).T  # [P, structures]
         with torch.no_grad():
             features = model.model.encode_image(processor.prepare_image(case.image).pixel_values)[0][0]  # [P, Dv]
         for qa in (make_region_qa(case, rng) for _ in range(3)):

@@ -23,6 +23,7 @@ CLIP_L_336 = dict(
 )
 
 MASK_POSTPROCESS_MODES = ("original", "exact")
+REGION_SAMPLING_MODES = ("original", "centered")
 # Keys PreTrainedConfig itself passes through from_dict / from_pretrained.
 _PASSTHROUGH_KEYS = {"model_type", "transformers_version", "_name_or_path", "attn_implementation"}
 
@@ -37,7 +38,9 @@ class MedPLIBConfig(PreTrainedConfig):
     stage-2/3 single-expert models). `mask_postprocess` is "original" (the crop arithmetic the released
     weights were trained with) or "exact" (geometrically correct un-padding). `region_grid` is how a region
     mask becomes CLIP patches: "nearest" (the original: one pixel per patch, small regions can vanish) or
-    "cover" (every patch the region touches; spec §10.4).
+    "cover" (every patch the region touches; spec §10.4). `region_sampling` is "original" (bilinear samples at
+    index·(g−1)/g, biased to the top-left, as the released adapter was trained) or "centered" (the patches
+    themselves; spec §10.4's fix, for models trained with it).
     """
 
     model_type = "medplib"
@@ -56,6 +59,7 @@ class MedPLIBConfig(PreTrainedConfig):
     projector_type: str = "mlp2x_gelu"
     max_sample_point: int = 512
     region_grid: str = "cover"
+    region_sampling: str = "original"
 
     moe_num_experts: int = 2
     moe_layers: list[int] | None = None
@@ -102,6 +106,8 @@ class MedPLIBConfig(PreTrainedConfig):
             raise ValueError(f"mask_postprocess must be one of {MASK_POSTPROCESS_MODES}, got {self.mask_postprocess!r}")
         if self.region_grid not in REGION_GRID_MODES:
             raise ValueError(f"region_grid must be one of {REGION_GRID_MODES}, got {self.region_grid!r}")
+        if self.region_sampling not in REGION_SAMPLING_MODES:
+            raise ValueError(f"region_sampling must be one of {REGION_SAMPLING_MODES}, got {self.region_sampling!r}")
         if self.projector_type != "mlp2x_gelu":
             raise ValueError(f"projector_type {self.projector_type!r} is not supported (only 'mlp2x_gelu')")
 

@@ -110,7 +110,9 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         adapted = self.region_adapter(clip_features)
         fmap = adapted.view(g, g, -1)
         masks = region_masks.to(fmap.device)
-        return torch.stack([sample_region_feature(fmap, m, self.config.max_sample_point) for m in masks])
+        centered = self.config.region_sampling == "centered"
+        return torch.stack([sample_region_feature(fmap, m, self.config.max_sample_point, centered)
+                            for m in masks])
 
     # ---- splicing ---------------------------------------------------------------------------
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:

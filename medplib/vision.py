@@ -20,7 +20,8 @@ class TwoLayerMLP(nn.Module):
         return self.linear_2(self.act(self.linear_1(x)))
 
 
-def sample_region_feature(feature_map: torch.Tensor, mask: torch.Tensor, max_points: int) -> torch.Tensor:
+def sample_region_feature(feature_map: torch.Tensor, mask: torch.Tensor, max_points: int,
+                          centered: bool = False) -> torch.Tensor:
     """Mean of bilinear samples of `feature_map` at the mask's grid points (spec §1.6, bit-faithful).
 
     feature_map [g_h, g_w, D] (row-major patch grid), mask [g_h, g_w] -> [D].
@@ -28,6 +29,8 @@ def sample_region_feature(feature_map: torch.Tensor, mask: torch.Tensor, max_poi
     at (col*(g-1)/g, row*(g-1)/g): the adapter was trained with that offset, so it is kept. Above
     `max_points` it took a random subset; we take an evenly spaced one so answers are reproducible.
     An empty mask gives the zero vector (the original's nan_to_num of an empty mean).
+    `centered` (spec §10.4's fix, for models trained with it) samples at the patch centres themselves, i.e. the
+    plain mean of the region's patch features; on an 8x8 grid the original's offset is up to 7/8 of a patch.
     """
     gh, gw, dim = feature_map.shape
     points = mask.nonzero().to(torch.float32)  # [n, 2] (row, col)
@@ -36,7 +39,8 @@ def sample_region_feature(feature_map: torch.Tensor, mask: torch.Tensor, max_poi
     if points.shape[0] > max_points:
         keep = torch.linspace(0, points.shape[0] - 1, max_points, device=points.device).round().long()
         points = points[keep]
-    norm = points / torch.tensor([gh, gw], dtype=torch.float32, device=points.device)
+    scale = [max(gh - 1, 1), max(gw - 1, 1)] if centered else [gh, gw]
+    norm = points / torch.tensor(scale, dtype=torch.float32, device=points.device)
     grid = (2 * norm.flip(-1) - 1).view(1, 1, -1, 2)  # (x, y) in [-1, 1]
     fmap = feature_map.permute(2, 0, 1)[None].float()  # [1, D, g_h, g_w]
     samples = F.grid_sample(fmap, grid, mode="bilinear", align_corners=True)  # [1, D, 1, n]

@@ -241,6 +241,22 @@ def test_region_masks_overlap_their_structure(cases):
     assert modes == {"point", "box", "mask"}
 
 
+def test_region_identity_no_names_a_structure_outside_the_region(cases):
+    """"Is <region> the tissue?" about a nucleus in tissue would be ambiguous: a "No" never names a structure
+    the region touches (such as the target's container)."""
+    rng = np.random.default_rng(3)
+    n_no = 0
+    for case in cases.values():
+        for _ in range(8):
+            qa = make_region_qa(case, rng, "region_identity")
+            (asked,) = _names_in(qa.question)
+            if qa.answer == "No":
+                n_no += 1
+                assert asked != qa.region_names[0]
+                assert asked not in case.structures or not (case.structures[asked] & qa.region_masks[0]).any()
+    assert n_no > 30
+
+
 def test_grounding_masks_and_seg_order(cases):
     rng = np.random.default_rng(3)
     n2 = 0

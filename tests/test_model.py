@@ -86,6 +86,21 @@ def test_several_regions_are_spliced_in_order(model):
     torch.testing.assert_close(swapped.inputs_embeds[0, pos], expected.flip(0))
 
 
+def test_region_sampling_centered_is_the_mean_of_the_region_patches_and_original_is_offset():
+    g, feats = 4, torch.randn(16, 16)
+    masks = torch.zeros(1, g, g)
+    masks[0, 3, 1:3] = 1  # bottom row: the original samples at row 3*3/4 = 2.25, between rows 2 and 3
+    centered = MedPLIBForCausalLM(tiny_config(region_sampling="centered")).eval()
+    original = MedPLIBForCausalLM(tiny_config()).eval()
+    original.load_state_dict(centered.state_dict())
+    adapted = centered.model.region_adapter(feats).view(g, g, -1)
+    with torch.no_grad():
+        torch.testing.assert_close(centered.model.region_features(feats, masks)[0], adapted[3, 1:3].mean(0))
+        assert not torch.allclose(original.model.region_features(feats, masks)[0], adapted[3, 1:3].mean(0), atol=1e-3)
+    with pytest.raises(ValueError, match="region_sampling"):
+        tiny_config(region_sampling="nearest")
+
+
 def grounded(model, script, **kw):
     ids = prompt()
     return model.generate_grounded(

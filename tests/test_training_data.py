@@ -99,6 +99,19 @@ def test_dense_targets_are_patch_coverage_fractions():
     assert float(abnormal.sum()) == pytest.approx(0.0 if nodule is None else float(targets[TARGET_NAMES.index("nodule")].sum()), abs=1e-4)
 
 
+def test_dense_targets_mark_small_structures_instance_centres_and_position():
+    case = generate_case("fundus", 0, 64)
+    assert case.meta["counts"]["hemorrhage"] == 3
+    coarse, fine = dense_targets(case, 4), dense_targets(case, 64)  # at grid = image size a patch is a pixel
+    for name in case.structures:
+        cover, any_pixel = coarse[TARGET_NAMES.index(name)], coarse[TARGET_NAMES.index(f"any:{name}")]
+        assert torch.equal(any_pixel, (cover > 0).float())
+    for name, count in case.meta["counts"].items():
+        assert float(fine[TARGET_NAMES.index(f"centre:{name}")].sum()) == count
+    x, y = coarse[TARGET_NAMES.index("x")], coarse[TARGET_NAMES.index("y")]
+    assert torch.all(x[:, 1:] > x[:, :-1]) and torch.all(y[1:] > y[:-1]) and torch.all(x[0] == x[3])
+
+
 def test_tower_pretraining_learns_the_dense_targets(processor, tokenizer):
     torch.manual_seed(0)
     model = tiny_model(tokenizer)

@@ -516,7 +516,11 @@ def make_region_qa(case: Case, rng: np.random.Generator, qtype: Optional[str] = 
                           "closed", target, mask, mode)
     if qtype == "region_identity":
         yes = rng.random() < 0.5
-        others = [n for n in MODALITY_STRUCTURES[case.modality] if n != target and STRUCTURE_INFO[n].regionable]
+        # A "no" names a structure the region does not touch: one that contains or overlaps the target (the
+        # tissue around a nucleus, the organ around a lesion) would make "No" as defensible as "Yes".
+        others = [n for n in MODALITY_STRUCTURES[case.modality] if n != target and STRUCTURE_INFO[n].regionable
+                  and not (n in case.structures and (case.structures[n] & mask).any())]
+        yes = yes or not others
         x = target if yes else _choice(rng, others)
         return _region_qa(qtype, _fmt(_choice(rng, T[qtype]), x=x), YES if yes else NO, "closed",
                           target, mask, mode)

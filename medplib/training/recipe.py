@@ -54,7 +54,7 @@ def micro_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> Me
         sam_config=dict(image_size=64, patch_size=8, encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2,
                         window_size=4, global_attn_indexes=[1], prompt_embed_dim=32, decoder_mlp_dim=64,
                         decoder_num_heads=2, iou_head_hidden_dim=32),
-        moe_num_experts=num_experts, seg_token_id=seg_token_id, mask_postprocess="exact",
+        moe_num_experts=num_experts, seg_token_id=seg_token_id, mask_postprocess="exact", region_sampling="centered",
     )
 
 
@@ -72,6 +72,7 @@ def tiny_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> Med
         moe_num_experts=num_experts,
         seg_token_id=seg_token_id,
         mask_postprocess="exact",
+        region_sampling="centered",
         router_aux_loss_coef=0.0,
     )
 

@@ -3,9 +3,10 @@
 The 7B starts from pretrained encoders (OpenAI CLIP ViT-L/14-336 and SAM-Med2D ViT-B) and keeps them frozen
 through every stage (spec §8). No pretrained encoders exist at tiny size, so this stage gives them features
 before the language model sees them: each encoder predicts, for every patch of its own grid, which phantom
-structures cover that patch (area fractions; soft-target BCE), whether the patch is abnormal, and the image's
-modality. The prediction heads are thrown away afterwards; later stages keep the encoders frozen, as the
-original does. Needs label maps, so it runs on synthetic phantoms only.
+structures cover that patch (area fractions and any-pixel flags; soft-target BCE), which instances are centred
+there, whether the patch is abnormal, the image's modality and the patch's own position. The prediction heads
+are thrown away afterwards; later stages keep the encoders frozen, as the original does. Needs label maps, so it
+runs on synthetic phantoms only.
 """
 
 from __future__ import annotations
@@ -24,31 +25,54 @@ from ..modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from .data import ImageInputs
 
-# One channel per structure name, one "abnormal" channel, one per modality (constant over the image).
-TARGET_NAMES: tuple[str, ...] = tuple(STRUCTURE_INFO) + ("abnormal",) + tuple(f"modality:{m}" for m in MODALITIES)
+# Per patch: each structure's area fraction; whether any of its pixels falls in the patch (small lesions still
+# register); whether an instance's centroid falls in the patch (a count is then a sum over patches); the same for
+# "abnormal"; the image's modality (constant); and the patch's own x / y position (side and eye questions need
+# features that still know where they are after the encoder).
+_STRUCTURES = tuple(STRUCTURE_INFO)
+TARGET_NAMES: tuple[str, ...] = (_STRUCTURES + ("abnormal",) + tuple(f"modality:{m}" for m in MODALITIES)
+                                 + tuple(f"any:{n}" for n in _STRUCTURES + ("abnormal",))
+                                 + tuple(f"centre:{n}" for n in _STRUCTURES) + ("x", "y"))
 # Parameter-name prefixes of the two encoders (frozen after this stage, like the original's CLIP and SAM encoder).
 TOWER_PREFIXES: tuple[str, ...] = ("model.vision_tower.", "model.sam.image_encoder.")
 
 
+def _centres(masks: list[np.ndarray], grid: int) -> np.ndarray:
+    """[grid, grid] 1 where some mask's centroid lies."""
+    out = np.zeros((grid, grid), np.float32)
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        if ys.size:
+            out[min(grid - 1, int(ys.mean() * grid / m.shape[0])), min(grid - 1, int(xs.mean() * grid / m.shape[1]))] = 1
+    return out
+
+
 def dense_targets(case: Case, grid: int) -> torch.Tensor:
-    """[K, grid, grid] fraction of each patch covered by each target (K = len(TARGET_NAMES)).
+    """[K, grid, grid] per-patch targets in [0, 1], K = len(TARGET_NAMES) (see there).
 
     The phantom is square and both processors resize it onto the whole input, so the patch grid tiles the image.
     """
     if case.image.shape[0] != case.image.shape[1]:
         raise ValueError("dense targets need a square phantom")
+    n = len(_STRUCTURES)
     out = np.zeros((len(TARGET_NAMES), grid, grid), np.float32)
     abnormal = np.zeros(case.image.shape[:2], np.float32)
-    for k, name in enumerate(STRUCTURE_INFO):
+    for k, name in enumerate(_STRUCTURES):
         mask = case.structures.get(name)
         if mask is None:
             continue
         m = mask.astype(np.float32)
         out[k] = cv2.resize(m, (grid, grid), interpolation=cv2.INTER_AREA)
+        out[TARGET_NAMES.index(f"centre:{name}")] = _centres(case.instance_masks(name), grid)
         if case.is_abnormal(name):
             abnormal = np.maximum(abnormal, m)
-    out[len(STRUCTURE_INFO)] = cv2.resize(abnormal, (grid, grid), interpolation=cv2.INTER_AREA)
+    out[n] = cv2.resize(abnormal, (grid, grid), interpolation=cv2.INTER_AREA)
+    any_start = TARGET_NAMES.index(f"any:{_STRUCTURES[0]}")
+    out[any_start : any_start + n + 1] = out[: n + 1] > 0
     out[TARGET_NAMES.index(f"modality:{case.modality}")] = 1.0
+    centres = (np.arange(grid, dtype=np.float32) + 0.5) / grid
+    out[TARGET_NAMES.index("x")] = centres[None, :]
+    out[TARGET_NAMES.index("y")] = centres[:, None]
     return torch.from_numpy(out)
 
 
