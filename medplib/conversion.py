@@ -135,6 +135,7 @@ def config_from_original(
         seg_token_id=seg_token_id,
         mask_postprocess="original",
         region_grid="nearest",  # the released weights were trained with the original's down-sampling
+        region_sampling="original",  # and with its offset bilinear region sampling
         **moe_kwargs,
     )
     out_dim = original.get("out_dim")

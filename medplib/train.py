@@ -64,7 +64,20 @@ def run_tokenizer(args, samples: list[Sample], save: bool):
 def load_training_samples(args) -> list[Sample]:
     if args.data:
         return load_records(args.data, args.image_folder)
-    return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image)
+    return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image,
+                        vqa_weights=parse_weights(args.vqa_weights))
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """"side=2.5,eye=2" -> {"side": 2.5, "eye": 2.0}."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--vqa-weights: expected NAME=NUMBER, got {item!r}") from None
+    return out
 
 
 class ItemBatches:
@@ -214,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
+    # Left/right and upper/lower questions are a few % of the generator's mix, too few for the tiny model to learn
+    # from (it answered "right" to all of them); training over-samples them. Test sets keep the default mix.
+    parser.add_argument("--vqa-weights", default="side=2.5,vertical=1.5,eye=2",
+                        help="multipliers of synthetic VQA question-type frequencies ('' = the generator's mix)")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
     parser.add_argument("--image-folder")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model of --preset size)")

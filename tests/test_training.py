@@ -7,7 +7,7 @@ import torch
 from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluate import main as evaluate_main, summarize, table
 from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
-from medplib.train import main as train_main
+from medplib.train import main as train_main, parse_weights
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
@@ -98,6 +98,13 @@ def test_rerun_with_other_data_keeps_the_finished_stages_token_ids(tmp_path):
     vl = (tmp_path / "vl" / "tokenizer.json").read_text()
     assert (tmp_path / "grounding" / "tokenizer.json").read_text() == vl
     assert (tmp_path / "tokenizer" / "tokenizer.json").read_text() == vl
+
+
+def test_vqa_weights_option_is_parsed_and_bad_values_are_named():
+    assert parse_weights("side=2.5, eye=2,") == {"side": 2.5, "eye": 2.0}
+    assert parse_weights("") == {}
+    with pytest.raises(ValueError, match="side=lots"):
+        parse_weights("side=lots")
 
 
 def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -416,13 +416,19 @@ VQA_TYPES: List[Tuple[str, float, Callable]] = [
 ]
 
 
-def make_vqa(case: Case, rng: np.random.Generator, qtype: Optional[str] = None) -> QA:
-    """One complex-VQA question about the whole image (``qtype`` forces a type from VQA_TYPES)."""
-    table = [t for t in VQA_TYPES if qtype is None or t[0] == qtype]
-    if not table:
+def make_vqa(case: Case, rng: np.random.Generator, qtype: Optional[str] = None,
+             weights: Optional[Mapping[str, float]] = None) -> QA:
+    """One complex-VQA question about the whole image (``qtype`` forces a type from VQA_TYPES; ``weights``
+    multiplies the default frequency of the named types, e.g. to over-sample rare ones for training)."""
+    weights = dict(weights or {})
+    unknown = set(weights) - {t[0] for t in VQA_TYPES}
+    if unknown:
+        raise ValueError(f"unknown vqa question type(s) {sorted(unknown)}")
+    if qtype is not None and qtype not in {t[0] for t in VQA_TYPES}:
         raise ValueError(f"unknown vqa question type {qtype!r}")
+    table = [t for t in VQA_TYPES if (qtype is None or t[0] == qtype) and t[1] * weights.get(t[0], 1.0) > 0]
     while table:
-        w = np.array([t[1] for t in table])
+        w = np.array([t[1] * weights.get(t[0], 1.0) for t in table])
         k = int(rng.choice(len(table), p=w / w.sum()))
         qa = table[k][2](case, rng)
         if qa is not None:
@@ -563,9 +569,10 @@ def make_grounding(case: Case, rng: np.random.Generator, n_targets: Optional[int
               seg_masks=[case.structures[t].copy() for t in targets])
 
 
-def make_qa(case: Case, rng: np.random.Generator, kind: str) -> QA:
+def make_qa(case: Case, rng: np.random.Generator, kind: str,
+            vqa_weights: Optional[Mapping[str, float]] = None) -> QA:
     if kind == "vqa":
-        return make_vqa(case, rng)
+        return make_vqa(case, rng, weights=vqa_weights)
     if kind == "region":
         return make_region_qa(case, rng)
     if kind == "grounding":
