@@ -25,10 +25,10 @@ from ..modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from .data import ImageInputs
 
-# Per patch: each structure's area fraction; whether any of its pixels falls in the patch (small lesions still
-# register); whether an instance's centroid falls in the patch (a count is then a sum over patches); the same for
-# "abnormal"; the image's modality (constant); and the patch's own x / y position (side and eye questions need
-# features that still know where they are after the encoder).
+# Per patch: the area fraction of each structure and of "abnormal"; the same as any-pixel flags (a small lesion
+# still registers); whether an instance's centroid falls in the patch (a count is then a sum over patches); the
+# image's modality (constant); the patch's own x / y position (side and eye questions need features that still
+# know where they are after the encoder).
 _STRUCTURES = tuple(STRUCTURE_INFO)
 TARGET_NAMES: tuple[str, ...] = (_STRUCTURES + ("abnormal",) + tuple(f"modality:{m}" for m in MODALITIES)
                                  + tuple(f"any:{n}" for n in _STRUCTURES + ("abnormal",))
