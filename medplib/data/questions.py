@@ -421,11 +421,9 @@ def make_vqa(case: Case, rng: np.random.Generator, qtype: Optional[str] = None,
     """One complex-VQA question about the whole image (``qtype`` forces a type from VQA_TYPES; ``weights``
     multiplies the default frequency of the named types, e.g. to over-sample rare ones for training)."""
     weights = dict(weights or {})
-    unknown = set(weights) - {t[0] for t in VQA_TYPES}
+    unknown = (set(weights) | ({qtype} if qtype is not None else set())) - {t[0] for t in VQA_TYPES}
     if unknown:
         raise ValueError(f"unknown vqa question type(s) {sorted(unknown)}")
-    if qtype is not None and qtype not in {t[0] for t in VQA_TYPES}:
-        raise ValueError(f"unknown vqa question type {qtype!r}")
     table = [t for t in VQA_TYPES if (qtype is None or t[0] == qtype) and t[1] * weights.get(t[0], 1.0) > 0]
     while table:
         w = np.array([t[1] * weights.get(t[0], 1.0) for t in table])
