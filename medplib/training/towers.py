@@ -69,15 +69,16 @@ def _fill_image_facts(out: np.ndarray, case: Case) -> None:
     out[TARGET_NAMES.index("image:abnormal")] = float(any(case.is_abnormal(n) for n in case.structures))
 
 
-def dense_targets(case: Case, grid: int) -> torch.Tensor:
-    """[K, grid, grid] per-patch targets in [0, 1], K = len(TARGET_NAMES) (see there).
+def dense_targets(case: Case, grid: int, image_facts: bool = True) -> torch.Tensor:
+    """[K, grid, grid] per-patch targets in [0, 1], K = len(TARGET_NAMES) (see there), or only the first N_LOCAL
+    (the per-patch labels) without `image_facts`.
 
     The phantom is square and both processors resize it onto the whole input, so the patch grid tiles the image.
     """
     if case.image.shape[0] != case.image.shape[1]:
         raise ValueError("dense targets need a square phantom")
     n = len(_STRUCTURES)
-    out = np.zeros((len(TARGET_NAMES), grid, grid), np.float32)
+    out = np.zeros((len(TARGET_NAMES) if image_facts else N_LOCAL, grid, grid), np.float32)
     abnormal = np.zeros(case.image.shape[:2], np.float32)
     for k, name in enumerate(_STRUCTURES):
         mask = case.structures.get(name)
@@ -92,7 +93,8 @@ def dense_targets(case: Case, grid: int) -> torch.Tensor:
     any_start = TARGET_NAMES.index(f"any:{_STRUCTURES[0]}")
     out[any_start : any_start + n + 1] = out[: n + 1] > 0
     out[TARGET_NAMES.index(f"modality:{case.modality}")] = 1.0
-    _fill_image_facts(out, case)
+    if image_facts:
+        _fill_image_facts(out, case)
     centres = (np.arange(grid, dtype=np.float32) + 0.5) / grid
     out[TARGET_NAMES.index("x")] = centres[None, :]
     out[TARGET_NAMES.index("y")] = centres[:, None]
@@ -114,7 +116,7 @@ def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int, inputs: 
         inputs = ImageInputs(prepared.pixel_values[0], prepared.sam_pixel_values[0], prepared.sam_resized_hw)
     clip_grid = processor.clip_image_size // processor.patch_size
     return TowerBatchItem(inputs.pixel_values, inputs.sam_pixel_values,
-                          dense_targets(case, clip_grid), dense_targets(case, sam_grid)[:N_LOCAL])
+                          dense_targets(case, clip_grid), dense_targets(case, sam_grid, image_facts=False))
 
 
 def tower_items(n_images: int, processor: MedPLIBProcessor, sam_grid: int, seed: int, size: int = 128,
