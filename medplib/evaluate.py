@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import Sample, load_records, make_samples
-from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores
+from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores, wilson_interval
 
 
 def score_sample(sample: Sample, answer) -> dict:
@@ -46,6 +46,12 @@ def summarize(rows: list[dict]) -> dict:
         values = list(values)
         return float(np.mean(values)) if values else None
 
+    def accuracy(subset: list[dict]) -> dict:
+        """n, accuracy and its 95 % Wilson interval."""
+        hits = sum(bool(r["correct"]) for r in subset)
+        return {"n": len(subset), "accuracy": hits / len(subset) if subset else None,
+                "ci95": list(wilson_interval(hits, len(subset))) if subset else None}
+
     def block(subset: list[dict]) -> dict:
         ground = [r for r in subset if r["kind"] == "grounding"]
         vqa = [r for r in subset if r["kind"] == "vqa"]
@@ -55,10 +61,9 @@ def summarize(rows: list[dict]) -> dict:
         return {
             "n": len(subset),
             "grounding": {"n": len(ground), "mIoU": mean(r["iou"] for r in ground), "mDice": mean(r["dice"] for r in ground)},
-            "closed_vqa": {"n": len(closed), "accuracy": mean(r["correct"] for r in closed)},
-            "open_vqa": {"n": len(opened), "accuracy": mean(r["correct"] for r in opened),
-                         **{k: mean(r[k] for r in opened) for k in ("recall", "f1", "bleu1", "bleu4")}},
-            "region_vqa": {"n": len(region), "accuracy": mean(r["correct"] for r in region),
+            "closed_vqa": accuracy(closed),
+            "open_vqa": {**accuracy(opened), **{k: mean(r[k] for r in opened) for k in ("recall", "f1", "bleu1", "bleu4")}},
+            "region_vqa": {**accuracy(region),
                            "closed_accuracy": mean(r["correct"] for r in region if r["answer_type"] == "closed")},
         }
 
@@ -69,15 +74,17 @@ def summarize(rows: list[dict]) -> dict:
     by_type = defaultdict(list)
     for r in rows:
         if r["kind"] != "grounding" and r.get("question_type"):
-            by_type[(r["kind"], r["question_type"])].append(r["correct"])
+            by_type[(r["kind"], r["question_type"])].append(r)
     return {"overall": block(rows), "by_modality": {m: block(v) for m, v in sorted(by_modality.items())},
-            "by_question_type": {f"{kind}/{qtype}": {"n": len(v), "accuracy": mean(v)}
-                                 for (kind, qtype), v in sorted(by_type.items())}}
+            "by_question_type": {f"{kind}/{qtype}": accuracy(v) for (kind, qtype), v in sorted(by_type.items())}}
 
 
 def table(summary: dict) -> str:
     def fmt(v):
         return "-" if v is None else f"{v:.3f}"
+
+    def interval(b: dict) -> str:
+        return "-" if b.get("ci95") is None else f"{b['ci95'][0]:.3f}–{b['ci95'][1]:.3f}"
 
     lines = ["| subset | n | closed VQA acc | open VQA acc | open recall | region VQA acc | mIoU | mDice |",
              "|---|---|---|---|---|---|---|---|"]
@@ -85,9 +92,14 @@ def table(summary: dict) -> str:
         lines.append(f"| {name} | {b['n']} | {fmt(b['closed_vqa']['accuracy'])} | {fmt(b['open_vqa']['accuracy'])} | "
                      f"{fmt(b['open_vqa']['recall'])} | {fmt(b['region_vqa']['accuracy'])} | "
                      f"{fmt(b['grounding']['mIoU'])} | {fmt(b['grounding']['mDice'])} |")
+    overall = summary["overall"]
+    lines += ["", "| overall (95 % Wilson interval) | n | accuracy | interval |", "|---|---|---|---|"]
+    lines += [f"| {label} | {overall[key]['n']} | {fmt(overall[key]['accuracy'])} | {interval(overall[key])} |"
+              for key, label in (("closed_vqa", "closed VQA"), ("open_vqa", "open VQA"), ("region_vqa", "region VQA"))]
     if summary.get("by_question_type"):
-        lines += ["", "| question type | n | accuracy |", "|---|---|---|"]
-        lines += [f"| {name} | {b['n']} | {fmt(b['accuracy'])} |" for name, b in summary["by_question_type"].items()]
+        lines += ["", "| question type | n | accuracy | 95 % interval |", "|---|---|---|---|"]
+        lines += [f"| {name} | {b['n']} | {fmt(b['accuracy'])} | {interval(b)} |"
+                  for name, b in summary["by_question_type"].items()]
     return "\n".join(lines)
 
 

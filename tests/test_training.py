@@ -6,7 +6,8 @@ import torch
 
 from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluate import main as evaluate_main, summarize, table
-from medplib.metrics import closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu
+from medplib.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
+                             wilson_interval)
 from medplib.train import main as train_main, parse_weights
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
@@ -128,9 +129,25 @@ def test_report_scores_each_question_type():
             row("region", "region_what", False), row("vqa", "", True),  # untyped record (e.g. a file without types)
             row("grounding", "grounding", iou=0.5, dice=0.6)]
     by_type = summarize(rows)["by_question_type"]
-    assert by_type == {"region/region_what": {"n": 1, "accuracy": 0.0},
-                       "vqa/presence": {"n": 3, "accuracy": pytest.approx(2 / 3)}}
-    assert "| vqa/presence | 3 | 0.667 |" in table(summarize(rows))
+    assert by_type == {"region/region_what": {"n": 1, "accuracy": 0.0, "ci95": [0.0, pytest.approx(3.8416 / 4.8416)]},
+                       "vqa/presence": {"n": 3, "accuracy": pytest.approx(2 / 3),
+                                        "ci95": [pytest.approx(0.2077, abs=1e-4), pytest.approx(0.9385, abs=1e-4)]}}
+    text = table(summarize(rows))
+    assert "| vqa/presence | 3 | 0.667 | 0.208–0.939 |" in text
+    lo, hi = wilson_interval(3, 4)  # the untyped vqa record counts here, not by type
+    assert f"| closed VQA | 4 | 0.750 | {lo:.3f}–{hi:.3f} |" in text
+
+
+def test_wilson_interval():
+    # k = 0 has the closed form [0, z² / (n + z²)]; the interval is symmetric under k -> n - k, holds the observed
+    # rate and narrows as n grows at the same rate.
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(1.96 ** 2 / (10 + 1.96 ** 2)))
+    lo, hi = wilson_interval(110, 116)
+    assert (lo, hi) == (pytest.approx(1 - wilson_interval(6, 116)[1]), pytest.approx(1 - wilson_interval(6, 116)[0]))
+    assert lo < 110 / 116 < hi < 1
+    lo2, hi2 = wilson_interval(1100, 1160)
+    assert lo < lo2 < hi2 < hi
+    assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
 def test_metrics_follow_the_original_definitions():
