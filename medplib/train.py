@@ -64,8 +64,8 @@ def run_tokenizer(args, samples: list[Sample], save: bool):
 def load_training_samples(args) -> list[Sample]:
     if args.data:
         return load_records(args.data, args.image_folder)
-    return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image,
-                        vqa_weights=parse_weights(args.vqa_weights))
+    return make_samples(args.n_train, seed=args.seed, size=args.image_size, kinds=args.kinds, split="train",
+                        per_image=args.per_image, vqa_weights=parse_weights(args.vqa_weights))
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=128)
     # Measured: over-sampling side / vertical / eye (2.5 / 1.5 / 2) did not teach the tiny model laterality and cost
     # closed VQA elsewhere (model card), so the default is the generator's own mix, as in the test sets.
+    # Measured: 8 questions per image cycling vqa,region,vqa,grounding (twice the VQA turns, the same region and
+    # grounding turns) lifted closed VQA 0.781 -> 0.840 after 700 steps, at 14 % more time a step (model card).
+    parser.add_argument("--kinds", default="vqa,region,grounding",
+                        help="the cycle of sample kinds over each image's questions; a repeated kind comes more often")
     parser.add_argument("--vqa-weights", default="",
                         help="multipliers of synthetic VQA question-type frequencies, e.g. 'side=2,eye=2'")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")

@@ -1,4 +1,6 @@
+import argparse
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluate import main as evaluate_main, summarize, table
 from medplib.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
                              wilson_interval)
-from medplib.train import main as train_main, parse_weights
+from medplib.train import load_training_samples, main as train_main, parse_weights
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
@@ -106,6 +108,17 @@ def test_vqa_weights_option_is_parsed_and_bad_values_are_named():
     assert parse_weights("") == {}
     with pytest.raises(ValueError, match="side=lots"):
         parse_weights("side=lots")
+
+
+def test_kinds_option_sets_each_images_turns():
+    args = argparse.Namespace(data=None, n_train=16, seed=0, image_size=64, per_image=8, vqa_weights="",
+                              kinds="vqa,region,vqa,grounding")
+    samples = load_training_samples(args)
+    assert Counter(s.kind for s in samples) == {"vqa": 8, "region": 4, "grounding": 4}
+    assert len({s.image_path for s in samples}) == 2  # 8 questions about each image
+    args.kinds = "vqa,captions"
+    with pytest.raises(ValueError, match="captions"):
+        load_training_samples(args)
 
 
 def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):
