@@ -31,7 +31,7 @@ from .processing import MedPLIBProcessor
 from .tokenizer import load_tokenizer, train_bpe_tokenizer
 from .training.data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
 from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable, upcycle
-from .training.towers import DECODER_PREFIXES, TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
+from .training.towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
 
 def seed_everything(seed: int) -> None:
@@ -194,7 +194,7 @@ def run_towers_stage(model: MedPLIBForCausalLM, images, processor, out: Path, ar
     items = tower_items(args.tower_images or max(1, args.n_train // args.per_image), processor,
                         model.config.sam.grid_size, args.seed, args.image_size, prepared=images)
     encode_seconds = time.time() - t0
-    set_trainable(model, TOWER_PREFIXES + DECODER_PREFIXES)
+    set_trainable(model, TOWER_PREFIXES)
     pretraining = TowerPretraining(model)
     batches = ItemBatches(items, args.tower_batch_size, stage_seed(args, "towers"), collate_towers)
     result = optimise("towers", pretraining, batches, lambda m, b: m(b), out, args.tower_steps, args, accelerator)

@@ -130,28 +130,23 @@ def test_dense_targets_carry_image_level_facts_in_every_patch():
     assert eyes == {"left", "right"}
 
 
-def test_tower_pretraining_learns_the_dense_targets_and_prompted_masks(processor, tokenizer):
+def test_tower_pretraining_learns_the_dense_targets(processor, tokenizer):
     torch.manual_seed(0)
     model = tiny_model(tokenizer)
     items = tower_items(16, processor, model.config.sam.grid_size, seed=0, size=64)
     assert items[0].clip_targets.shape == (len(TARGET_NAMES), 4, 4)
     assert items[0].sam_targets.shape[-1] == model.config.sam.grid_size
     assert items[0].sam_targets.shape[0] == N_LOCAL < len(TARGET_NAMES)  # SAM learns no image-level facts
-    low_res = 4 * model.config.sam.grid_size
-    assert items[0].prompt_masks.shape == (len(items[0].prompt_ids), low_res, low_res)
     pretraining = TowerPretraining(model).train()
     optimizer = torch.optim.AdamW(pretraining.parameters(), lr=3e-3)
     batch = collate_towers(items)
-    assert batch["prompt_masks"].shape == (16, low_res, low_res) and batch["prompt_masks"].max() <= 1.0
-    history = []
-    for _ in range(60):
-        losses = pretraining.losses(batch)
-        sum(losses.values()).backward()
+    losses = []
+    for _ in range(30):
+        loss = pretraining(batch)
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
+        losses.append(float(loss.detach()))
     # soft targets (coverage fractions, 0.5 for "no side") leave an entropy floor: the excess over it halves
     floor = sum(float(_bce(torch.logit(batch[k].clamp(1e-6, 1 - 1e-6)), batch[k])) for k in ("clip_targets", "sam_targets"))
-    dense = [h["clip"] + h["sam"] for h in history]
-    assert dense[-1] - floor < 0.5 * (dense[0] - floor)
-    assert history[-1]["decoder"] < 0.75 * history[0]["decoder"]  # the decoder draws the prompted structure
+    assert losses[-1] - floor < 0.5 * (losses[0] - floor)

@@ -6,10 +6,9 @@ before the language model sees them: each encoder predicts, for every patch of i
 structures cover that patch (area fractions and any-pixel flags; soft-target BCE), which instances are centred
 there, whether the patch is abnormal, the image's modality and the patch's own position; CLIP also learns
 image-level facts in every patch (which structures are present, where they lie, whether anything is abnormal),
-standing in for what CLIP's image-text pretraining gives the 7B. SAM's mask decoder learns to draw the structure a
-learned prompt names, standing in for SAM-Med2D's promptable pretraining. The prediction heads and prompts
-are thrown away afterwards; later stages keep the encoders frozen, as the original does, and train the decoder on.
-Needs label maps, so it runs on synthetic phantoms only.
+standing in for what CLIP's image-text pretraining gives the 7B. The prediction heads
+are thrown away afterwards; later stages keep the encoders frozen, as the original does. Needs label maps, so it
+runs on synthetic phantoms only.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
-from ..losses import mask_bce, mask_dice
 from ..modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from .data import ImageInputs
@@ -47,10 +45,6 @@ TARGET_NAMES: tuple[str, ...] = (_STRUCTURES + ("abnormal",) + tuple(f"modality:
 N_LOCAL = len(TARGET_NAMES) - len(_GLOBAL_NAMES)
 # Parameter-name prefixes of the two encoders (frozen after this stage, like the original's CLIP and SAM encoder).
 TOWER_PREFIXES: tuple[str, ...] = ("model.vision_tower.", "model.sam.image_encoder.")
-# The towers stage also trains SAM's prompt encoder and mask decoder (which stay trainable later): the 7B's decoder
-# arrives pretrained and promptable, while a fresh one ignores the <SEG> prompt for the first ~200-500 language steps,
-# a plateau of the mask loss whose length varied from run to run.
-DECODER_PREFIXES: tuple[str, ...] = ("model.sam.prompt_encoder.", "model.sam.mask_decoder.")
 
 
 def _centres(masks: list[np.ndarray], grid: int) -> np.ndarray:
@@ -113,21 +107,6 @@ class TowerBatchItem:
     sam_pixel_values: torch.Tensor  # [3, S, S] SAM input
     clip_targets: torch.Tensor  # [K, g, g] on the CLIP patch grid
     sam_targets: torch.Tensor  # [N_LOCAL, gs, gs] on the SAM embedding grid (per-patch labels only)
-    prompt_ids: torch.Tensor  # [m] long: the structures present (indices into STRUCTURE_INFO)
-    prompt_masks: torch.Tensor  # [m, 4gs, 4gs] uint8: their area coverage (0-255) on the decoder's low-res grid
-
-
-def _prompt_targets(case: Case, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids [m], coverage [m, grid, grid] uint8) of every structure present in `case`."""
-    ids, masks = [], []
-    for k, name in enumerate(_STRUCTURES):
-        mask = case.structures.get(name)
-        if mask is not None and mask.any():
-            ids.append(k)
-            masks.append(np.rint(255 * cv2.resize(mask.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)))
-    if not ids:
-        raise ValueError("a phantom without structures cannot train the mask decoder")
-    return torch.tensor(ids), torch.from_numpy(np.stack(masks).astype(np.uint8))
 
 
 def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int, inputs: ImageInputs | None = None) -> TowerBatchItem:
@@ -136,8 +115,8 @@ def encode_case(case: Case, processor: MedPLIBProcessor, sam_grid: int, inputs: 
         prepared = processor.prepare_image(case.image)
         inputs = ImageInputs(prepared.pixel_values[0], prepared.sam_pixel_values[0], prepared.sam_resized_hw)
     clip_grid = processor.clip_image_size // processor.patch_size
-    return TowerBatchItem(inputs.pixel_values, inputs.sam_pixel_values, dense_targets(case, clip_grid),
-                          dense_targets(case, sam_grid, image_facts=False), *_prompt_targets(case, 4 * sam_grid))
+    return TowerBatchItem(inputs.pixel_values, inputs.sam_pixel_values,
+                          dense_targets(case, clip_grid), dense_targets(case, sam_grid, image_facts=False))
 
 
 def tower_items(n_images: int, processor: MedPLIBProcessor, sam_grid: int, seed: int, size: int = 128,
@@ -150,19 +129,12 @@ def tower_items(n_images: int, processor: MedPLIBProcessor, sam_grid: int, seed:
 
 
 def collate_towers(items: list[TowerBatchItem]) -> dict[str, torch.Tensor]:
-    """Stacked inputs and targets, plus one structure per image (drawn from torch's RNG) for the decoder to draw."""
-    out = {f: torch.stack([getattr(it, f) for it in items])
-           for f in ("pixel_values", "sam_pixel_values", "clip_targets", "sam_targets")}
-    picks = [int(torch.randint(len(it.prompt_ids), ())) for it in items]
-    out["prompt_ids"] = torch.stack([it.prompt_ids[k] for it, k in zip(items, picks)])
-    out["prompt_masks"] = torch.stack([it.prompt_masks[k] for it, k in zip(items, picks)]).float() / 255
-    return out
+    return {f: torch.stack([getattr(it, f) for it in items]) for f in TowerBatchItem.__dataclass_fields__}
 
 
 class TowerPretraining(nn.Module):
     """The model plus per-patch linear read-outs on the CLIP features the LLM sees (layer -2, CLS dropped) and on
-    the SAM image embedding, and one learned decoder prompt per structure. Only the read-outs and prompts are new;
-    they are discarded after the stage."""
+    the SAM image embedding. Only the read-outs are new; they are discarded after the stage."""
 
     def __init__(self, model: MedPLIBForCausalLM):
         super().__init__()
@@ -170,27 +142,15 @@ class TowerPretraining(nn.Module):
         self.model = model
         self.clip_head = nn.Linear(model.config.vision_config.hidden_size, k)
         self.sam_head = nn.Conv2d(model.config.sam.prompt_embed_dim, N_LOCAL, kernel_size=1)
-        self.prompts = nn.Embedding(len(_STRUCTURES), model.config.sam.prompt_embed_dim)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return sum(self.losses(batch).values())
-
-    def losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Soft-target BCE (`_bce`) of both encoders' per-patch predictions ("clip", "sam"), and the release's mask
-        loss (BCE and Dice with the config's weights) of the decoder's mask for each image's prompted structure on
-        its low-res grid ("decoder"). `batch` from `collate_towers`."""
+        """Soft-target BCE (`_bce`) of both encoders' per-patch predictions (batch from `collate_towers`)."""
         features = self.model.model.encode_image(batch["pixel_values"])[0]  # [B, g*g, Dv]
         b, p, _ = features.shape
         g = int(p ** 0.5)
         clip_logits = self.clip_head(features).transpose(1, 2).reshape(b, -1, g, g)
-        sam_embedding = self.model.model.encode_sam(batch["sam_pixel_values"])
-        masks = self.model.model.sam.decode(sam_embedding, self.prompts(batch["prompt_ids"]))[0][:, 0]
-        config, target = self.model.config, batch["prompt_masks"]
-        return {
-            "clip": _bce(clip_logits, batch["clip_targets"]),
-            "sam": _bce(self.sam_head(sam_embedding), batch["sam_targets"]),
-            "decoder": config.bce_loss_weight * mask_bce(masks, target) + config.dice_loss_weight * mask_dice(masks, target),
-        }
+        sam_logits = self.sam_head(self.model.model.encode_sam(batch["sam_pixel_values"]))
+        return _bce(clip_logits, batch["clip_targets"]) + _bce(sam_logits, batch["sam_targets"])
 
 
 def _bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
