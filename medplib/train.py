@@ -227,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
-    # Measured: over-sampling side / vertical / eye (2.5 / 1.5 / 2) did not teach the tiny model laterality and cost
-    # closed VQA elsewhere (model card), so the default is the generator's own mix, as in the test sets.
     # Measured: 8 questions per image cycling vqa,region,vqa,grounding (twice the VQA turns) led after 700 steps
     # (closed VQA 0.840 vs 0.781) but lost over the whole recipe (c11 in the model card: closed 0.873, region 0.816),
     # so the default stays one kind of each.
     parser.add_argument("--kinds", default="vqa,region,grounding",
                         help="the cycle of sample kinds over each image's questions; a repeated kind comes more often")
+    # Measured: over-sampling side / vertical / eye (2.5 / 1.5 / 2) did not teach the tiny model laterality and cost
+    # closed VQA elsewhere (model card), so the default is the generator's own mix, as in the test sets.
     parser.add_argument("--vqa-weights", default="",
                         help="multipliers of synthetic VQA question-type frequencies, e.g. 'side=2,eye=2'")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
