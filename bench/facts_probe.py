@@ -39,8 +39,8 @@ def features(medplib: MedPLIB, n: int, split: str) -> tuple[torch.Tensor, torch.
     for _i, _stem, case, _rng in iter_cases(n, 0, split, 128):
         pixels.append(medplib.processor.prepare_image(case.image).pixel_values[0])
         facts = dense_targets(case, 1)[N_LOCAL:, 0, 0]
-        no_side = torch.tensor([n.startswith(("right:", "lower:")) and not _present(case, n.split(":", 1)[1])
-                                for n in FACTS])
+        no_side = torch.tensor([fact.startswith(("right:", "lower:")) and not _present(case, fact.split(":", 1)[1])
+                                for fact in FACTS])
         targets.append(facts.masked_fill(no_side, -1.0))
         cases.append(case)
     encode = medplib.model.model.encode_image
