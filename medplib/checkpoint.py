@@ -11,7 +11,7 @@ import json
 import os
 import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -23,7 +23,8 @@ OURS, RELEASED = "medplib", "released"
 INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 SINGLE_NAMES = ("model.safetensors", "pytorch_model.bin")
 CLIP_336_ID = "openai/clip-vit-large-patch14-336"
-HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "tokenizer.model", "*.txt"]
+# Everything but the weights: configs, the index, tokenizer files (SentencePiece model or tokenizer.json).
+META_PATTERNS = ["*.json", "tokenizer.model", "*.txt"]
 
 
 class CheckpointError(ValueError):
@@ -34,8 +35,17 @@ def cache_root() -> Path:
     return Path(os.environ.get("MEDPLIB_CACHE", Path.home() / ".cache" / "medplib"))
 
 
-def resolve(name_or_path: str | os.PathLike, revision: str | None = None, token: str | None = None) -> Path:
-    """A local folder, or a hub id downloaded with a progress bar (honours HF_HUB_OFFLINE)."""
+def hub_patterns(files: list[str]) -> list[str]:
+    """`allow_patterns` that fetch one weight format only: safetensors when the repo has any (the released
+    MedPLIB-7b-2e ships every shard as both `.bin` and `.safetensors`, ~24 GB each), else the `.bin` pickles."""
+    has_safetensors = any(f.endswith(".safetensors") for f in files)
+    return META_PATTERNS + (["*.safetensors"] if has_safetensors else ["*.bin"])
+
+
+def resolve(name_or_path: str | os.PathLike, revision: str | None = None, token: str | None = None,
+            list_files: Callable[..., list[str]] | None = None) -> Path:
+    """A local folder, or a hub id downloaded with a progress bar (honours HF_HUB_OFFLINE). `list_files(repo,
+    revision=, token=)` lists the repo's files (default: the hub API) to choose the weight format."""
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -44,10 +54,11 @@ def resolve(name_or_path: str | os.PathLike, revision: str | None = None, token:
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/")):
         raise CheckpointError(f"{name!r} is neither an existing folder nor a Hugging Face hub id (owner/name)")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, snapshot_download
 
     try:
-        return Path(snapshot_download(name, revision=revision, token=token, allow_patterns=HUB_PATTERNS))
+        files = (list_files or HfApi().list_repo_files)(name, revision=revision, token=token)
+        return Path(snapshot_download(name, revision=revision, token=token, allow_patterns=hub_patterns(files)))
     except Exception as err:  # offline mode, no network, unknown repo, gated repo: all end the same way
         reason = type(err).__name__ + (": " + str(err).splitlines()[0] if str(err) else "")
         raise CheckpointError(
@@ -77,21 +88,30 @@ def detect_layout(folder: Path) -> str:
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """Every shard named by the index (each must exist), or the single weights file."""
+    """Every shard named by the index (each must exist), or the single weights file; a `.bin` name is read
+    from its `.safetensors` twin when that exists."""
     for index_name in INDEX_NAMES:
         index = folder / index_name
         if index.exists():
             shards = sorted(set(read_json(index).get("weight_map", {}).values()))
             if not shards:
                 raise CheckpointError(f"{index} has no weight_map")
-            missing = [s for s in shards if not (folder / s).exists()]
+            paths = [_prefer_safetensors(folder / s) for s in shards]
+            missing = [s for s, p in zip(shards, paths) if not p.exists()]
             if missing:
                 raise CheckpointError(f"{folder} is missing shard(s) {missing} listed in {index_name}")
-            return [folder / s for s in shards]
+            return paths
     for name in SINGLE_NAMES:
-        if (folder / name).exists():
-            return [folder / name]
+        if _prefer_safetensors(folder / name).exists():
+            return [_prefer_safetensors(folder / name)]
     raise CheckpointError(f"no weights in {folder} (expected {' or '.join(INDEX_NAMES + SINGLE_NAMES)})")
+
+
+def _prefer_safetensors(path: Path) -> Path:
+    """A `.bin` shard's same-named `.safetensors` twin when present (a `.bin` index then names safetensors
+    files too: no pickle is opened)."""
+    twin = path.with_suffix(".safetensors")
+    return twin if path.suffix == ".bin" and twin.exists() else path
 
 
 def load_pickled_tensors(path: Path) -> dict[str, torch.Tensor]:

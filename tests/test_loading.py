@@ -217,3 +217,60 @@ def test_released_sentencepiece_tokenizer_keeps_the_original_ids(tmp_path):
     tok = load_tokenizer(folder)
     assert tok.convert_tokens_to_ids("<SEG>") == 50 and tok.convert_tokens_to_ids("<im_end>") == 50 + 266
     assert tok.pad_token_id == 0
+
+
+# The released Huangxs/MedPLIB-7b-2e repo: every shard in both formats, only the .bin index.
+RELEASED_7B_FILES = [
+    ".gitattributes", "README.md", "added_tokens.json", "config.json", "generation_config.json",
+    "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin",
+    "pytorch_model-00001-of-00002.safetensors", "pytorch_model-00002-of-00002.safetensors",
+    "pytorch_model.bin.index.json", "special_tokens_map.json", "tokenizer.model", "tokenizer_config.json",
+    "trainer_state.json", "training_args.bin",
+]
+
+
+def test_hub_patterns_fetch_one_weight_format_only():
+    from fnmatch import fnmatch
+
+    from medplib.checkpoint import hub_patterns
+
+    def fetched(files):
+        return {f for f in files if any(fnmatch(f, p) for p in hub_patterns(files))}
+
+    got = fetched(RELEASED_7B_FILES)
+    assert not any(f.endswith(".bin") for f in got), got
+    assert {"pytorch_model-00001-of-00002.safetensors", "pytorch_model-00002-of-00002.safetensors",
+            "pytorch_model.bin.index.json", "config.json", "tokenizer.model", "added_tokens.json"} <= got
+    bin_only = [f for f in RELEASED_7B_FILES if not f.endswith(".safetensors")]
+    assert {"pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"} <= fetched(bin_only)
+
+
+def test_resolve_passes_the_format_choice_to_the_download(monkeypatch):
+    import huggingface_hub
+
+    calls = {}
+
+    def fake_download(name, revision=None, token=None, allow_patterns=None):
+        calls["patterns"] = allow_patterns
+        raise OSError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    with pytest.raises(CheckpointError, match="hf download"):
+        resolve("Huangxs/MedPLIB-7b-2e", list_files=lambda *a, **k: RELEASED_7B_FILES)
+    assert "*.safetensors" in calls["patterns"] and "*.bin" not in calls["patterns"]
+
+
+def test_bin_index_with_safetensors_shards_never_opens_a_bin(tiny, tmp_path):
+    """The released layout as shipped: .bin index, both shard formats, tokenizer already holding the tokens."""
+    from safetensors.torch import save_file
+
+    folder = copy_folder(tiny["released"], tmp_path / "r")
+    for shard in sorted(folder.glob("pytorch_model-*.bin")):
+        state = torch.load(shard, weights_only=True)
+        save_file({k: v.contiguous() for k, v in state.items()}, str(shard.with_suffix(".safetensors")))
+        shard.write_bytes(b"not a pickle: reading this file would fail")
+    assert not (folder / "model.safetensors.index.json").exists()
+    medplib = MedPLIB.from_pretrained(folder, vision_config=TINY_VISION, sam_config=TINY_SAM)
+    reference = MedPLIB.from_pretrained(tiny["ours"])
+    assert medplib.ask(image(), "What modality is this?", max_new_tokens=6).token_ids == \
+        reference.ask(image(), "What modality is this?", max_new_tokens=6).token_ids
