@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +19,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
+
+from medplib.processing.conversation import REGION_REF
 
 from demo import overlay, runtime, views
 from demo.errors import InputError
@@ -270,7 +271,7 @@ def check_question(session: Session, question: str | None, n_regions: int) -> st
         return "Please load an image (upload a file or pick an example) before asking."
     if not question or not question.strip():
         return "Please type a question."
-    for m in re.finditer(r"<region(\d*)>", question):
+    for m in REGION_REF.finditer(question):
         if not n_regions:
             return (f"The question refers to {m.group(0)}, but no region is drawn. Draw on the image first "
                     "(each stroke is one region), or remove the reference.")

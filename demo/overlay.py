@@ -21,6 +21,8 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from medplib.processing.tokens import tidy_spacing
+
 RGB = tuple[int, int, int]
 
 #: Colours of user-drawn regions (prompts): bright, for outlines on greyscale images.
@@ -276,13 +278,6 @@ _EOS_RE = re.compile(r"</s>", re.IGNORECASE)
 SEG = "<SEG>"
 
 
-def _tidy(text: str) -> str:
-    text = re.sub(r"[ \t]{2,}", " ", text)
-    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return text.strip()
-
-
 def clean_answer(text: str, keep_seg: bool = False) -> str:
     """Remove special tokens (``<SEG>``, ``[SEG]``, ``<im_start>``, ``<region>``, ``<p>`` ...).
 
@@ -298,7 +293,7 @@ def clean_answer(text: str, keep_seg: bool = False) -> str:
     text = _SEG_RE.sub("\x00" if keep_seg else " ", text)
     text = _SPECIAL_RE.sub(" ", text)
     text = text.replace("\x00", f" {SEG} " if keep_seg else " ")
-    return _tidy(text)
+    return tidy_spacing(text)
 
 
 _PHRASE_SEG_RE = re.compile(
@@ -329,9 +324,7 @@ def colorize_answer_html(answer_text: str, colors: Sequence[Any] | None = None,
     k = 0
 
     def plain(s: str) -> str:
-        s = _SPECIAL_RE.sub(" ", s)
-        s = re.sub(r"[ \t]{2,}", " ", s)
-        s = re.sub(r"[ \t]+([.,;:!?])", r"\1", s)
+        s = tidy_spacing(_SPECIAL_RE.sub(" ", s), strip=False)
         return escape(s).replace("\n", "<br>")
 
     for match in _PHRASE_SEG_RE.finditer(text):
@@ -341,7 +334,7 @@ def colorize_answer_html(answer_text: str, colors: Sequence[Any] | None = None,
         style = (f"background:{_rgba(color, 0.25)};border:1px solid {to_hex(color)};"
                  "border-radius:4px;padding:0 0.3em;white-space:nowrap;")
         if match.group("phrase") is not None:
-            phrase = _tidy(_SPECIAL_RE.sub(" ", match.group("phrase"))) or str(label)
+            phrase = tidy_spacing(_SPECIAL_RE.sub(" ", match.group("phrase"))) or str(label)
             inner = _swatch(color) + escape(phrase)
         else:
             inner = _swatch(color) + escape(label)

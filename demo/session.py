@@ -22,10 +22,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from medplib.processing.conversation import REGION_REF
+
 from demo.medical_io import LoadedImage
 from demo.strokes import Region, RegionSet
 
-_REF = re.compile(r"<region(\d*)>")
 
 
 def gradio_temp_root() -> Path:
@@ -180,7 +181,7 @@ def session_delete_callback(session: Any) -> None:
 def referenced_indices(question: str, n_at_time: int) -> list[int]:
     """0-based indices named by ``<regionK>`` (plain ``<region>`` = 1) in ``question``."""
     out = []
-    for m in _REF.finditer(question):
+    for m in REGION_REF.finditer(question):
         idx = int(m.group(1)) - 1 if m.group(1) else 0
         if 0 <= idx < max(n_at_time, 1):
             out.append(idx)
@@ -192,7 +193,7 @@ def explicit_question(question: str, regions: Sequence[Region], history: Sequenc
 
     A question that names no region while regions are drawn is about the regions not yet asked
     about: references to those are appended (none when every region was already discussed)."""
-    if not regions or _REF.search(question):
+    if not regions or REGION_REF.search(question):
         return question
     discussed = set()
     for turn in history:
@@ -216,7 +217,7 @@ def renumber(question: str, then: Sequence[Region], now: Sequence[Region]) -> st
             return f"<region{position[id(then[idx])] + 1}>"
         return "a previously marked area"
 
-    return _REF.sub(sub, question)
+    return REGION_REF.sub(sub, question)
 
 
 def model_history(turns: Sequence[Turn], regions: Sequence[Region]) -> list[tuple[str, str]]:

@@ -21,11 +21,9 @@ Region rules (``parse_region``):
   ``2 * POINT_SPAN + 1`` = 41 px around it, clipped at the image border (as the original demo).
 * **Box** — the stroke's bounding box, filled: rows ``y1..y2`` and columns ``x1..x2`` inclusive
   (the original demo filled the transpose; fixed).
-* **Free-form** — enclosed areas are filled: a closed loop becomes the loop plus its interior;
-  a loop with a small gap (up to ~20 % of the stroke's extent) is closed first. An *open*
-  scribble encloses nothing and keeps its painted pixels, dilated by ~1 % of the image's longer
-  side so thin lines keep an area (not the convex hull: an L-shaped scribble along a structure
-  would otherwise swallow the tissue between its arms).
+* **Free-form** — :func:`medplib.processing.regions.freeform_region`, the library's one outline
+  rule: a closed loop becomes the loop plus its interior, a small gap is closed first, an open
+  scribble keeps its (slightly dilated) painted pixels.
 
 Coordinates: ``Region.bbox`` is ``(x1, y1, x2, y2)`` inclusive (x = column, y = row, same order as
 ``gr.AnnotatedImage`` boxes); ``Region.center`` is ``(x, y)``.
@@ -42,12 +40,11 @@ import numpy as np
 from PIL import Image
 
 from demo.errors import InputError
+from medplib.processing.regions import box_region, freeform_region, point_region
 
 MODES: tuple[str, ...] = ("Point", "Box", "Free-form")
 POINT_SPAN = 20  # half side of the point square: 2 * 20 + 1 = 41 px
 MAX_REGIONS = 8
-GAP_FRACTION = 0.2  # free-form: gaps up to this fraction of the stroke extent are closed
-OPEN_DILATE_FRACTION = 0.01  # free-form open scribble: dilation radius / longer image side
 
 _MODE_ALIASES = {
     "point": "Point", "click": "Point",
@@ -211,48 +208,6 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill every background area not connected to the border (4-connectivity)."""
-    h, w = mask.shape
-    padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = mask
-    flood = padded.copy()
-    ff_mask = np.zeros((h + 4, w + 4), dtype=np.uint8)
-    cv2.floodFill(flood, ff_mask, (0, 0), 1, flags=4)
-    holes = flood[1:-1, 1:-1] == 0
-    return mask | holes
-
-
-def _disk(radius: int) -> np.ndarray:
-    d = 2 * int(radius) + 1
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
-
-
-def fill_freeform(stroke: np.ndarray) -> np.ndarray:
-    """Free-form rule (see module docstring): fill enclosed areas, close small gaps, else keep
-    the painted pixels (dilated a little)."""
-    stroke = np.asarray(stroke, dtype=bool)
-    n = int(stroke.sum())
-    filled = _fill_holes(stroke)
-    if int(filled.sum()) > n:
-        return filled
-    x1, y1, x2, y2 = _bbox(stroke)
-    extent = max(x2 - x1 + 1, y2 - y1 + 1)
-    radius = max(1, int(round(GAP_FRACTION * extent / 2)))
-    # bridge gaps: dilate, fill what is now enclosed, erode back (a morphological closing
-    # with hole filling in between; a plain closing does not join two line ends)
-    pad = radius + 2
-    padded = np.pad(stroke.astype(np.uint8), pad)
-    dilated = cv2.dilate(padded, _disk(radius)) > 0
-    dilated_filled = _fill_holes(dilated)
-    if int(dilated_filled.sum()) > int(dilated.sum()):
-        closed = cv2.erode(dilated_filled.astype(np.uint8), _disk(radius))
-        return (closed[pad:-pad, pad:-pad] > 0) | stroke
-    h, w = stroke.shape
-    r = max(1, int(round(OPEN_DILATE_FRACTION * max(h, w))))
-    return cv2.dilate(stroke.astype(np.uint8), _disk(r)) > 0
-
-
 def parse_region(stroke: np.ndarray, mode: str) -> Region:
     """Stroke mask (original image size) -> :class:`Region` for ``mode`` in :data:`MODES`."""
     mode = normalize_mode(mode)
@@ -266,16 +221,12 @@ def parse_region(stroke: np.ndarray, mode: str) -> Region:
         rows, cols = np.nonzero(stroke)
         r = int(np.floor(np.median(rows) + 0.5))
         c = int(np.floor(np.median(cols) + 0.5))
-        mask = np.zeros_like(stroke)
-        mask[max(0, r - POINT_SPAN): min(h, r + POINT_SPAN + 1),
-             max(0, c - POINT_SPAN): min(w, c + POINT_SPAN + 1)] = True
+        mask = point_region(h, w, c, r, span=POINT_SPAN)
         return Region("Point", mask, _bbox(mask), (c, r))
     if mode == "Box":
         x1, y1, x2, y2 = _bbox(stroke)
-        mask = np.zeros_like(stroke)
-        mask[y1:y2 + 1, x1:x2 + 1] = True
-        return Region("Box", mask, (x1, y1, x2, y2), ((x1 + x2) // 2, (y1 + y2) // 2))
-    mask = fill_freeform(stroke)
+        return Region("Box", box_region(h, w, x1, y1, x2, y2), (x1, y1, x2, y2), ((x1 + x2) // 2, (y1 + y2) // 2))
+    mask = freeform_region(stroke)
     x1, y1, x2, y2 = _bbox(mask)
     rows, cols = np.nonzero(mask)
     return Region("Free-form", mask, (x1, y1, x2, y2),

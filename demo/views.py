@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from medplib.processing.conversation import REGION_REF
+
 from demo import overlay
 from demo.session import Session, Turn
 
 VIEW_MIN_SIDE = 512  # small images are enlarged (whole-number factor, nearest) for drawing / viewing
 VIEW_MAX_FACTOR = 8
-_REF = re.compile(r"<region(\d*)>")
 
 BUILTIN_TRAINING = ("synthetic phantom images of 8 modalities (CT, MRI, X-ray, ultrasound, dermoscopy, "
                     "fundus, endoscopy, pathology), not real patients")
@@ -130,7 +131,7 @@ def region_chip(k: int) -> str:
 def question_html(question: str) -> str:
     """A user question for the chat: escaped, region references as coloured chips."""
     parts, pos = [], 0
-    for m in _REF.finditer(question):
+    for m in REGION_REF.finditer(question):
         parts.append(html.escape(question[pos:m.start()]))
         parts.append(region_chip(int(m.group(1) or 1) - 1))
         pos = m.end()

@@ -119,7 +119,7 @@ def test_fixture_prompt_with_slow_whitespace_stripping(parity_v1, tiny_tok):
 
 def test_decode_answer(parity_v1, tiny_tok):
     answer = parity_v1["inputs"]["input_ids"][0].tolist()[82:] + [160, 160]  # junk after </s> is ignored
-    assert decode_answer(tiny_tok, answer) == "Sure, it is ."
+    assert decode_answer(tiny_tok, answer) == "Sure, it is."
     assert decode_answer(tiny_tok, torch.tensor([300, 2])) == ""
 
 
@@ -368,7 +368,9 @@ def test_freeform_region_fills_closed_stroke():
 
     scribble = np.zeros((64, 64), np.uint8)
     cv2.ellipse(scribble, (32, 32), (15, 15), 0, 0, 270, 1, thickness=1)  # open arc: nothing enclosed
-    assert np.array_equal(freeform_region(scribble), scribble > 0)
+    open_region = freeform_region(scribble)
+    assert np.all(open_region[scribble > 0]) and not open_region[32, 32]  # painted pixels, centre not filled
+    assert open_region.sum() < 4 * (scribble > 0).sum()  # only slightly thickened
     with pytest.raises(ValueError, match="empty"):
         freeform_region(np.zeros((5, 5)))
 
@@ -476,3 +478,14 @@ def test_processing_does_not_import_gradio():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not any(n.split(".")[0] == "gradio" for n in names), path
+
+
+def test_freeform_region_closes_a_small_gap():
+    outline = np.zeros((128, 128), np.uint8)
+    cv2.rectangle(outline, (30, 30), (90, 90), 1, thickness=1)
+    outline[30, 55:60] = 0  # a 5 px gap in the top edge
+    region = freeform_region(outline)
+    solid = np.zeros_like(outline)
+    cv2.rectangle(solid, (30, 30), (90, 90), 1, thickness=-1)
+    assert region[60, 60] and not region[10, 10]
+    assert abs(int(region.sum()) - int(solid.sum())) <= 0.02 * solid.sum()

@@ -51,8 +51,9 @@ def build_prompt(turns: Sequence[Turn], system: str = SYSTEM_TRAINING) -> str:
     return out
 
 
-# `<region>`, `<region2>`, ...; an already expanded `<region></region>` counts as one reference.
-_REF = re.compile(r"<region(\d*)>(?:</region>)?")
+# The one pattern of a user's region reference: `<region>`, `<region1>`, `<region2>`, ... (group 1 = the
+# number, "" for plain); an already expanded `<region></region>` counts as one reference.
+REGION_REF = re.compile(r"<region(\d*)>(?:</region>)?")
 
 
 def expand_region_refs(question: str, n_regions: int, auto_append: bool = True) -> tuple[str, list[int]]:
@@ -86,7 +87,7 @@ def expand_region_refs(question: str, n_regions: int, auto_append: bool = True) 
         order.append(idx - 1)
         return REGION_PAIR
 
-    text = _REF.sub(replace, question)
+    text = REGION_REF.sub(replace, question)
     if text.count(REGION_END) != len(order):
         raise ValueError("the question contains a stray </region> without a matching <region>")
     if not order and n_regions and auto_append:

@@ -41,21 +41,55 @@ def box_region(h: int, w: int, x1: float, y1: float, x2: float, y2: float) -> np
     return mask
 
 
-def freeform_region(stroke_mask: np.ndarray) -> np.ndarray:
-    """The stroke plus the area it encloses (a closed outline becomes a filled shape).
+GAP_FRACTION = 0.2  # free-form: gaps up to this fraction of the outline's extent are closed
+OPEN_DILATE_FRACTION = 0.01  # free-form open scribble: dilation radius / longer image side
 
-    Background is flood-filled from outside with 4-connectivity, so an 8-connected (diagonal) stroke
-    still seals its interior; an open scribble encloses nothing and stays the stroke pixels.
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`mask` plus every background area not connected to the border (4-connectivity, so an 8-connected
+    diagonal outline still seals its interior)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(padded, flood, (0, 0), 2, flags=4)
+    return padded[1:-1, 1:-1] != 2
+
+
+def _disk(radius: int) -> np.ndarray:
+    d = 2 * int(radius) + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
+def freeform_region(stroke_mask: np.ndarray) -> np.ndarray:
+    """A free-form outline -> the region it marks (the one rule for the API, the app and evaluation).
+
+    * A closed outline becomes the outline plus its interior.
+    * An outline with a gap up to ~`GAP_FRACTION` of its extent (a hand-drawn loop that does not quite meet)
+      is closed first: dilate, fill what is then enclosed, erode back (a plain closing does not join two line
+      ends), so the result does not depend on how exactly the ends meet.
+    * An open scribble encloses nothing and keeps its painted pixels, dilated by ~1 % of the image's longer
+      side so a thin line keeps an area (not the convex hull: an L-shaped scribble along a structure would
+      otherwise swallow the tissue between its arms).
     """
     stroke = np.asarray(stroke_mask)
     if stroke.ndim != 2 or stroke.size == 0:
         raise ValueError(f"stroke mask must be a non-empty HxW array, got shape {stroke.shape}")
-    m = np.pad((stroke > 0).astype(np.uint8), 1)
-    if not m.any():
+    stroke = stroke > 0
+    if not stroke.any():
         raise ValueError("stroke mask is empty")
-    flood = np.zeros((m.shape[0] + 2, m.shape[1] + 2), np.uint8)
-    cv2.floodFill(m, flood, (0, 0), 2, flags=4)
-    return m[1:-1, 1:-1] != 2
+    filled = _fill_holes(stroke)
+    if filled.sum() > stroke.sum():
+        return filled
+    rows, cols = np.nonzero(stroke)
+    extent = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    radius = max(1, int(round(GAP_FRACTION * extent / 2)))
+    pad = radius + 2
+    dilated = cv2.dilate(np.pad(stroke.astype(np.uint8), pad), _disk(radius)) > 0
+    dilated_filled = _fill_holes(dilated)
+    if dilated_filled.sum() > dilated.sum():
+        closed = cv2.erode(dilated_filled.astype(np.uint8), _disk(radius))
+        return (closed[pad:-pad, pad:-pad] > 0) | stroke
+    r = max(1, int(round(OPEN_DILATE_FRACTION * max(stroke.shape))))
+    return cv2.dilate(stroke.astype(np.uint8), _disk(r)) > 0
 
 
 REGION_GRID_MODES = ("nearest", "cover")

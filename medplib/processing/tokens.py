@@ -142,11 +142,27 @@ def build_labels(prompt: str, tokenizer, *, strip_whitespace: bool = True,
     return labels
 
 
+_RUNS_OF_SPACES = re.compile(r"[ \t]{2,}")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+([.,;:!?])")
+_SPACE_BEFORE_NEWLINE = re.compile(r"[ \t]+\n")
+
+
+def tidy_spacing(text: str, strip: bool = True) -> str:
+    """The one spacing rule for answer text shown to people (`Answer.text`, stream partials, the app):
+    runs of spaces become one, no space before punctuation or a line break. Removing a token such as
+    ``<SEG>`` from ``"it is <SEG>."`` therefore reads ``"it is."`` everywhere."""
+    text = _RUNS_OF_SPACES.sub(" ", text)
+    text = _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
+    text = _SPACE_BEFORE_NEWLINE.sub("\n", text)
+    return text.strip() if strip else text
+
+
 def decode_answer(tokenizer, ids: Iterable[int]) -> str:
     """Readable text of generated ids: stops at the first ``</s>``, drops MedPLIB/special tokens.
 
-    Text on either side of a dropped token is decoded separately and joined with one space, so
-    ``"it is <SEG> ."`` reads ``"it is ."``. Find ``<SEG>`` positions on the ids, not on this text.
+    Text on either side of a dropped token is decoded separately, joined with one space and tidied by
+    `tidy_spacing`, so ``"it is <SEG> ."`` reads ``"it is."``. Find ``<SEG>`` positions on the ids, not on
+    this text.
     """
     lookup = special_ids(tokenizer)
     drop = set(lookup.values())
@@ -162,5 +178,5 @@ def decode_answer(tokenizer, ids: Iterable[int]) -> str:
             continue
         segments[-1].append(idx)
     texts = (tokenizer.decode(s, skip_special_tokens=True).strip() for s in segments if s)
-    return " ".join(t for t in texts if t)
+    return tidy_spacing(" ".join(t for t in texts if t))
 
