@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from medplib.errors import MedPLIBError
 from medplib.processing.conversation import REGION_REF
+from medplib.streaming import Partial
 
 from demo import overlay, runtime, views
 from demo.errors import InputError
@@ -338,7 +340,7 @@ class ModelHandlers:
                 torch.cuda.empty_cache()
             return ("The model ran out of memory while answering. Try a shorter answer length, a smaller image, "
                     "or ask again when the server is less busy.")
-        if isinstance(err, ValueError):
+        if isinstance(err, (ValueError, MedPLIBError)):
             return f"Cannot ask that: {err}."
         first = (str(err).splitlines() or [""])[0][:200]
         return f"The model failed while answering ({type(err).__name__}: {first}). Please try again."
@@ -359,11 +361,11 @@ class ModelHandlers:
         answer = None
         try:
             for item in self.run(session, q, masks, model_history(history, regions), kwargs):
-                if isinstance(item, str):
-                    yield chat_outputs(session, pending=(q, item))
+                if isinstance(item, Partial):
+                    yield chat_outputs(session, pending=(q, item.text))
                 else:
                     answer = item
-        except (RuntimeError, ValueError, InputError, MemoryError) as err:  # OOM is a RuntimeError
+        except (RuntimeError, ValueError, InputError, MedPLIBError, MemoryError) as err:  # OOM: RuntimeError
             session.error = self.failure(err)
             warn(session.error)
             yield chat_outputs(session)
@@ -446,13 +448,13 @@ class ModelHandlers:
         try:
             masks = self.medplib.region_masks(region_dicts, hw)
             for item in self.run(session, question.strip(), masks, pairs, self._kwargs(max_new_tokens, temperature)):
-                if isinstance(item, str):
-                    yield overlay.clean_answer(item), [], None, {}, session
+                if isinstance(item, Partial):
+                    yield item.text, [], None, {}, session
                 else:
                     answer = item
-        except (RuntimeError, ValueError, MemoryError) as err:
+        except (RuntimeError, ValueError, MedPLIBError, MemoryError) as err:
             message = self.failure(err)
-            raise (InputError(message) if isinstance(err, ValueError) else RuntimeError(message)) from None
+            raise (InputError(message) if isinstance(err, (ValueError, MedPLIBError)) else RuntimeError(message)) from None
         if answer is None:
             raise RuntimeError("The model returned no answer.")
         masks_out = [np.asarray(m, dtype=bool) for m in answer.masks]

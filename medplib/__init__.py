@@ -2,7 +2,11 @@
 
 from .configuration import MedPLIBConfig
 from .modeling import GroundedGeneration, MedPLIBForCausalLM, MedPLIBModel
+from .errors import MedPLIBError, MedPLIBInputError, MedPLIBTypeError
 from .pipeline import Answer, EncodedImage, MedPLIB
+from .processing.region_types import Box, Mask, Point, Stroke
+from .streaming import Partial
 
 __all__ = ["MedPLIBConfig", "MedPLIBForCausalLM", "MedPLIBModel", "GroundedGeneration", "MedPLIB", "Answer",
-           "EncodedImage"]
+           "EncodedImage", "Partial", "Point", "Box", "Stroke", "Mask", "MedPLIBError", "MedPLIBInputError",
+           "MedPLIBTypeError"]

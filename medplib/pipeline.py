@@ -13,20 +13,27 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from PIL import Image
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
-from .processing.regions import box_region, freeform_region, point_region
+from .errors import MedPLIBInputError
+from .inputs import GenerationSettings, check_history, check_image, check_logits_processor, check_stop_event, check_text
+from .processing.region_types import Box, Mask, Point, Stroke, region_masks
 from .processing.tokens import decode_answer
+from .streaming import AnswerStreamer, Partial
 from .tokenizer import load_tokenizer
 
 BUILTIN = Path(__file__).resolve().parent / "assets" / "medplib-tiny"
+ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, "EncodedImage"]
+RegionInput = Union[Point, Box, Stroke, Mask, dict, np.ndarray]
+HistoryTurn = tuple[str, Union["Answer", str]]
 LLM_ONLY_QUANT_SKIP = ["router", "vision_tower", "sam", "lm_head", "mm_projector", "seg_projector", "region_adapter"]
 
 
@@ -192,11 +199,16 @@ class MedPLIB:
 
     # ---- inference ------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, image) -> EncodedImage:
-        """Run the image side once (CLIP); reuse the result for every question about this image."""
+    def encode(self, image: ImageInput) -> EncodedImage:
+        """Run the image side once (CLIP); reuse the result for every question about this image.
+        `image`: a PIL image, a numpy array (any bit depth; HxW, HxWx1/3/4) or an `EncodedImage`."""
         if isinstance(image, EncodedImage):
             return image
-        prepared = self.processor.prepare_image(image)
+        image = check_image(image)
+        try:
+            prepared = self.processor.prepare_image(image)
+        except (ValueError, TypeError, OSError) as err:
+            raise MedPLIBInputError(f"image: {err}") from None
         features = self.model.model.encode_image(prepared.pixel_values.to(self.device))
         return EncodedImage(prepared, features)
 
@@ -205,44 +217,29 @@ class MedPLIB:
             encoded.sam_embedding = self.model.model.encode_sam(encoded.prepared.sam_pixel_values.to(self.device))
         return encoded.sam_embedding
 
-    def region_masks(self, regions: Sequence[Any], hw: tuple[int, int]) -> list[np.ndarray]:
-        """Regions as HxW masks, or dicts {"point": (x, y)} / {"box": (x1, y1, x2, y2)} / {"mask": HxW}
-        / {"stroke": HxW} (free-form outline, filled)."""
-        out = []
-        for k, region in enumerate(regions):
-            if isinstance(region, dict):
-                if "point" in region:
-                    out.append(point_region(*hw, *region["point"]))
-                elif "box" in region:
-                    out.append(box_region(*hw, *region["box"]))
-                elif "stroke" in region:
-                    out.append(freeform_region(region["stroke"]))
-                elif "mask" in region:
-                    out.append(np.asarray(region["mask"]) > 0)
-                else:
-                    raise ValueError(f"region {k + 1}: expected a point, box, stroke or mask, got keys {sorted(region)}")
-            else:
-                out.append(np.asarray(region) > 0)
-        return out
+    @staticmethod
+    def region_masks(regions: Sequence[RegionInput], hw: tuple[int, int]) -> list[np.ndarray]:
+        """`regions` (`Point` / `Box` / `Stroke` / `Mask`, their dict forms or bare HxW masks) as bool HxW masks."""
+        return region_masks(regions, hw)
 
-    def _generation_inputs(self, image, question: str, regions, history) -> tuple[EncodedImage, dict]:
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty")
+    def _generation_inputs(self, image, question, regions, history) -> tuple[EncodedImage, dict]:
+        question = check_text(question, "question")
+        history = check_history(history)
         encoded = self.encode(image)
-        batch = self.processor(encoded.prepared, question, self.region_masks(regions, encoded.size), history)
+        masks = self.region_masks(regions, encoded.size)
+        try:
+            batch = self.processor(encoded.prepared, question, masks, history)
+        except ValueError as err:  # region references that do not match the regions given
+            raise MedPLIBInputError(f"question: {err}") from None
         return encoded, batch
 
-    def _generate(self, encoded: EncodedImage, batch: dict, streamer=None, stop_event: threading.Event | None = None,
-                  **gen) -> Answer:
-        gen.setdefault("max_new_tokens", 256)
+    def _generate(self, encoded: EncodedImage, batch: dict, settings: GenerationSettings, stop_event=None,
+                  logits_processor=None, streamer=None) -> Answer:
+        gen = settings.generate_kwargs()
+        if logits_processor is not None:
+            gen["logits_processor"] = LogitsProcessorList(list(logits_processor))
         if stop_event is not None:
-            gen["stopping_criteria"] = StoppingCriteriaList([*gen.get("stopping_criteria", []), StopOnEvent(stop_event)])
-        temperature = gen.pop("temperature", 0.0) or 0.0
-        if temperature > 0:
-            gen.update(do_sample=True, temperature=temperature)
-        else:
-            gen.update(do_sample=False)
-            gen.pop("top_p", None)
+            gen["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
         # SAM runs only when the answer grounds something; its embedding is then cached with the image.
         with self._lock:
             out = self.model.generate_grounded(
@@ -266,29 +263,45 @@ class MedPLIB:
             token_ids=raw_ids,
         )
 
-    def ask(self, image, question: str, regions: Sequence[Any] = (), history: Sequence[tuple[str, str]] = (),
-            **generate_kwargs) -> Answer:
-        """Answer one question. `image`: PIL / numpy (any bit depth) or an `EncodedImage` from `encode`;
-        `regions`: see `region_masks`, referenced in the question as <region1>, <region2>, ... (or <region>);
-        `history`: earlier (question, answer) turns about the same image. Greedy unless `temperature` > 0;
-        `stop_event` (a threading.Event) ends the generation early when set."""
-        encoded, batch = self._generation_inputs(image, question, regions, history)
-        return self._generate(encoded, batch, **generate_kwargs)
+    def ask(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
+            history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
+            top_p: float | None = None, repetition_penalty: float | None = None,
+            stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None) -> Answer:
+        """Answer one question about `image` (PIL / numpy of any bit depth / an `EncodedImage` from `encode`).
 
-    def stream(self, image, question: str, regions: Sequence[Any] = (), history: Sequence[tuple[str, str]] = (),
-               **generate_kwargs) -> Iterator[str | Answer]:
-        """Like `ask`, but yields the answer text as it grows, then the final `Answer`. Closing the iterator
-        early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next token."""
-        from transformers import TextIteratorStreamer
-
+        `regions`: `Point(x, y)`, `Box(x1, y1, x2, y2)`, `Stroke(mask)` (outline, filled), `Mask(mask)`, their
+        dict forms or bare HxW masks (at most 8), referenced in the question as <region1>, <region2>, ... (or
+        <region> when there is one; a question that references none is about all of them). `history`: earlier
+        (question, answer) turns about the same image, the answer an `Answer` or its text. Greedy unless
+        `temperature` > 0 (then `top_p` applies); `stop_event` ends the generation early when set. Bad input
+        raises `MedPLIBInputError` / `MedPLIBTypeError` naming the argument."""
+        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
+        stop_event, logits_processor = check_stop_event(stop_event), check_logits_processor(logits_processor)
         encoded, batch = self._generation_inputs(image, question, regions, history)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        stop = generate_kwargs.pop("stop_event", None) or threading.Event()
+        return self._generate(encoded, batch, settings, stop_event, logits_processor)
+
+    def stream(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
+               history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
+               top_p: float | None = None, repetition_penalty: float | None = None,
+               stop_event: threading.Event | None = None,
+               logits_processor: Sequence[Any] | None = None) -> Iterator[Partial | Answer]:
+        """Like `ask`, but yields `Partial(text)` items as the answer grows (text cleaned exactly like
+        `Answer.text`), then the final `Answer`. Arguments are checked before the first item. Closing the
+        iterator early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next
+        token."""
+        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
+        stop = check_stop_event(stop_event) or threading.Event()
+        logits_processor = check_logits_processor(logits_processor)
+        encoded, batch = self._generation_inputs(image, question, regions, history)
+        return self._stream(encoded, batch, settings, stop, logits_processor)
+
+    def _stream(self, encoded, batch, settings, stop, logits_processor) -> Iterator[Partial | Answer]:
+        streamer = AnswerStreamer(self.tokenizer, timeout=600)
         result: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                result["answer"] = self._generate(encoded, batch, streamer=streamer, stop_event=stop, **generate_kwargs)
+                result["answer"] = self._generate(encoded, batch, settings, stop, logits_processor, streamer)
             except BaseException as err:  # surfaced in the consumer below
                 result["error"] = err
                 streamer.end()
@@ -296,10 +309,7 @@ class MedPLIB:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
-            text = ""
-            for chunk in streamer:
-                text += chunk
-                yield text
+            yield from streamer
             thread.join()
         finally:
             if thread.is_alive():  # abandoned mid-answer: nobody will read the rest

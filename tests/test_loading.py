@@ -10,7 +10,7 @@ import torch
 from accelerate import infer_auto_device_map
 from transformers import LogitsProcessorList
 
-from medplib import MedPLIB, MedPLIBConfig, MedPLIBForCausalLM
+from medplib import MedPLIB, MedPLIBConfig, MedPLIBForCausalLM, Partial
 from medplib.checkpoint import CheckpointError, resolve
 from medplib.convert import main as convert_main
 from tests.helpers import TINY_SAM, TINY_VISION, ScriptedTokens, tiny_model, tiny_tokenizer, write_released
@@ -68,7 +68,7 @@ def test_closing_a_stream_stops_the_generation(tiny):
     stop = threading.Event()
     stream = medplib.stream(image(), "What is this?", max_new_tokens=400, stop_event=stop,
                             logits_processor=LogitsProcessorList([script]))
-    assert isinstance(next(stream), str)
+    assert isinstance(next(stream), Partial)
     stream.close()  # the consumer goes away (a closed tab)
     assert stop.is_set()
     deadline = time.time() + 10
