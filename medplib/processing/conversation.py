@@ -82,7 +82,8 @@ def expand_region_refs(question: str, n_regions: int, auto_append: bool = True) 
         else:
             idx = int(num)
             if not 1 <= idx <= n_regions:
-                drawn = f"regions <region1>..<region{n_regions}> were drawn" if n_regions else "no region was drawn"
+                drawn = ("no region was drawn" if not n_regions else "only <region1> was drawn" if n_regions == 1
+                         else f"regions <region1>..<region{n_regions}> were drawn")
                 raise ValueError(f"the question references <region{num}> but {drawn}")
         order.append(idx - 1)
         return REGION_PAIR
