@@ -23,10 +23,9 @@ from PIL import Image
 
 from demo import overlay, runtime, views
 from demo.errors import InputError
-from demo.export import export_masks, safe_stem
-from demo.medical_io import WINDOW_PRESETS, LoadedImage, load_upload
 from demo.session import Session, Turn, explicit_question, model_history
 from demo.strokes import MODES
+from medplib.io import WINDOW_PRESETS, LoadedImage, export_masks, load_upload, safe_stem
 
 OUTPUTS = ("upload", "editor", "preview", "info", "window", "slice", "axis", "regions", "region_pick", "chat",
            "question", "overlay", "legend", "files", "suggestions", "session")

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from demo.medical_io import LoadedImage
+from medplib.io import LoadedImage
 from demo.strokes import Region, RegionSet
 
 _REF = re.compile(r"<region(\d*)>")
