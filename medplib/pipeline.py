@@ -20,6 +20,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .io import load_image
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .processing.regions import box_region, freeform_region, point_region
@@ -193,9 +194,13 @@ class MedPLIB:
     # ---- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, image) -> EncodedImage:
-        """Run the image side once (CLIP); reuse the result for every question about this image."""
+        """Run the image side once (CLIP); reuse the result for every question about this image.
+        `image`: a file path (str / os.PathLike; PNG / JPEG / TIFF / DICOM / NIfTI, read exactly like the
+        app: `medplib.io.load_image(path).display_rgb`), a PIL image or a numpy array."""
         if isinstance(image, EncodedImage):
             return image
+        if isinstance(image, (str, os.PathLike)):
+            image = load_image(image).display_rgb
         prepared = self.processor.prepare_image(image)
         features = self.model.model.encode_image(prepared.pixel_values.to(self.device))
         return EncodedImage(prepared, features)
