@@ -323,7 +323,7 @@ class ModelHandlers:
             folder = session.new_dir("masks")
             labels = [label if label != f"mask {k + 1}" else "" for k, label in enumerate(views.mask_labels(turn))]
             turn.files = [str(p) for p in export_masks(turn.masks, folder, stem=stem, labels=labels,
-                                                         spacing=session.loaded.pixel_spacing_mm)]
+                                                         source=session.loaded)]
         return turn
 
     @staticmethod

@@ -157,7 +157,8 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
         kind="dicom", display_rgb=disp, pixel_spacing_mm=spacing, filename=name, values=shown,
         is_ct=is_ct, window=wname, window_cw=cw, auto_window=auto, volume=volume, layout=layout,
         axis=axis, n_slices=n, slice_index=idx, invert=invert, modality=modality,
-        notes=tuple(notes),
+        slice_affine=dicom_affine(ds, spacing) if volume is None else None,
+        dicom=ds if volume is None else None, notes=tuple(notes),
     )
 
 
@@ -185,4 +186,24 @@ def _dicom_colour(ds: Any, arr: np.ndarray, name: str, spacing, modality, frames
     return LoadedImage(
         kind="dicom", display_rgb=np.ascontiguousarray(arr), pixel_spacing_mm=spacing,
         filename=name, modality=modality, notes=tuple(notes),
+        slice_affine=dicom_affine(ds, spacing) if frames == 1 else None, dicom=ds if frames == 1 else None,
     )
+
+
+def dicom_affine(ds: Any, spacing: tuple[float, float] | None) -> np.ndarray | None:
+    """Scanner RAS (mm) affine of a single-frame image stored as ``(rows, columns, 1)``, from
+    ImagePositionPatient / ImageOrientationPatient / PixelSpacing (DICOM is LPS), or None without them."""
+    try:
+        position = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
+        orient = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if spacing is None or position.shape != (3,) or orient.shape != (6,) or not np.isfinite(orient).all():
+        return None
+    along_row, along_col = orient[:3], orient[3:]  # direction of increasing column / row index
+    normal = np.cross(along_row, along_col)
+    thickness = _first_float(ds.get("SliceThickness")) or 1.0
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1] = along_col * spacing[0], along_row * spacing[1]
+    lps[:3, 2], lps[:3, 3] = normal * thickness, position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

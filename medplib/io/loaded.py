@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,6 +33,11 @@ class LoadedImage:
         n_slices: number of slices along ``axis`` (1 for 2D).
         slice_index: index of the shown slice.
         voxel_spacing_mm: spacing of the volume's three axes in mm (NIfTI), else None.
+        volume_affine: 4 x 4 voxel -> scanner RAS (mm) affine of ``volume`` (NIfTI, after reorientation).
+        slice_affine: 4 x 4 affine of the shown slice as an ``(H, W, 1)`` array (voxel = (row, column, 0))
+            -> scanner RAS mm, from the source's geometry (NIfTI header; DICOM position / orientation /
+            spacing), or None when the file has none. Mask exports use it so they overlay the source.
+        dicom: the source pydicom dataset of a single-frame DICOM (DICOM-SEG export), else None.
         invert: MONOCHROME1 (display is inverted after windowing).
         modality: DICOM Modality (``"CT"``, ``"MR"`` ...) or None.
         notes: short user-facing remarks (first frame used, spacing source, ...).
@@ -53,6 +58,9 @@ class LoadedImage:
     n_slices: int = 1
     slice_index: int = 0
     voxel_spacing_mm: tuple[float, float, float] | None = None
+    volume_affine: np.ndarray | None = field(default=None, repr=False)
+    slice_affine: np.ndarray | None = field(default=None, repr=False)
+    dicom: Any = field(default=None, repr=False)
     invert: bool = False
     modality: str | None = None
     notes: tuple[str, ...] = ()
@@ -118,12 +126,14 @@ class LoadedImage:
         if self.window == "custom" and self.window_cw is not None:
             name, cw = "custom", self.window_cw
         disp = grey_to_rgb(apply_window(vals, *cw), invert=self.invert)
-        spacing = self.pixel_spacing_mm
+        spacing, affine = self.pixel_spacing_mm, None
         if self.voxel_spacing_mm is not None:
             spacing = slice_spacing(self.voxel_spacing_mm, axis)
+        if self.volume_affine is not None and self.layout == "ras":
+            affine = ras_slice_affine(self.volume_affine, self.volume.shape, axis, index)
         return dataclasses.replace(
             self, display_rgb=disp, values=vals, axis=axis, n_slices=n, slice_index=index,
-            window=name, window_cw=cw, pixel_spacing_mm=spacing,
+            window=name, window_cw=cw, pixel_spacing_mm=spacing, slice_affine=affine,
         )
 
 
@@ -169,3 +179,16 @@ def slice_spacing(zooms: Sequence[float], axis: int) -> tuple[float, float]:
     # display rows/cols after the transpose in slice_values(oriented=True)
     zx, zy, zz = (float(z) for z in zooms)
     return {2: (zy, zx), 1: (zz, zx), 0: (zz, zy)}[axis]
+
+
+def ras_slice_affine(volume_affine: np.ndarray, shape: Sequence[int], axis: int, index: int) -> np.ndarray:
+    """Affine of ``slice_values(volume, index, axis, oriented=True)`` stored as ``(H, W, 1)``.
+
+    That slice shows voxel ``(i = N_i - 1 - col, j = N_j - 1 - row)`` of the two remaining axes
+    ``i < j`` at ``axis = index``; this composes that map with the volume's affine.
+    """
+    i, j = (a for a in range(3) if a != axis)
+    m = np.zeros((4, 4))
+    m[j, 0], m[i, 1], m[axis, 2] = -1.0, -1.0, 1.0
+    m[i, 3], m[j, 3], m[axis, 3], m[3, 3] = shape[i] - 1, shape[j] - 1, index, 1.0
+    return np.asarray(volume_affine, dtype=float) @ m

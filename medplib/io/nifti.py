@@ -16,7 +16,7 @@ import numpy as np
 
 from . import limits
 from .errors import ImageInputError, error_detail
-from .loaded import LoadedImage, slice_spacing, slice_values
+from .loaded import LoadedImage, ras_slice_affine, slice_spacing, slice_values
 from .windowing import WINDOW_PRESETS, Window, apply_window, grey_to_rgb, percentile_window, resolve_window
 
 
@@ -112,11 +112,13 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
     zooms = [z * factor for z in zooms]
 
     # reorient to RAS (closest canonical) so that axis 2 is axial
+    affine = None
     try:
         ornt = ornt_mod.io_orientation(img.affine)
         if np.isnan(ornt).any():
             raise ValueError("degenerate affine")
         to_ras = ornt_mod.ornt_transform(ornt, ornt_mod.axcodes2ornt("RAS"))
+        affine = np.asarray(img.affine, dtype=float) @ ornt_mod.inv_ornt_aff(to_ras, vol.shape)
         vol = np.ascontiguousarray(ornt_mod.apply_orientation(vol, to_ras))
         ras_zooms = [0.0, 0.0, 0.0]
         for in_axis, (out_axis, _flip) in enumerate(ornt):
@@ -141,6 +143,6 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
     return LoadedImage(
         kind="nifti", display_rgb=disp, pixel_spacing_mm=slice_spacing(zt, axis), filename=name,
         values=vals, is_ct=is_ct, window=wname, window_cw=cw, auto_window=auto, volume=vol,
-        layout="ras", axis=axis, n_slices=n, slice_index=idx, voxel_spacing_mm=zt,
-        notes=tuple(notes),
+        layout="ras", axis=axis, n_slices=n, slice_index=idx, voxel_spacing_mm=zt, volume_affine=affine,
+        slice_affine=None if affine is None else ras_slice_affine(affine, vol.shape, axis, idx), notes=tuple(notes),
     )
