@@ -1,3 +1,3 @@
-"""Model-free helpers of the Gradio demo: upload decoding (``medical_io``), ImageEditor strokes
-to region masks (``strokes``), overlays / legends / answer colouring (``overlay``) and mask
-export (``export``). User-fixable problems raise :class:`demo.errors.InputError`."""
+"""Model-free helpers of the Gradio demo: ImageEditor strokes to region masks (``strokes``),
+overlays / legends / answer colouring (``overlay``); file reading and mask export live in
+``medplib.io``. User-fixable problems raise :class:`demo.errors.InputError`."""

@@ -8,17 +8,5 @@ without stack traces, file-system paths or library jargon. The UI layer catches 
 
 from __future__ import annotations
 
-
-class InputError(ValueError):
-    """A problem with what the user supplied (upload, drawing, selection).
-
-    Subclasses :class:`ValueError` so generic callers that already handle bad values keep working.
-    ``message`` holds the user-facing text (also ``str(err)``).
-    """
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.message
+# One error type for the library's file readers and the demo (handlers catch InputError).
+from medplib.io.errors import ImageInputError as InputError  # noqa: F401

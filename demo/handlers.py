@@ -26,10 +26,9 @@ from medplib.streaming import Partial
 
 from demo import overlay, runtime, views
 from demo.errors import InputError
-from demo.export import export_masks, safe_stem
-from demo.medical_io import WINDOW_PRESETS, LoadedImage, load_upload
 from demo.session import Session, Turn, explicit_question, model_history
 from demo.strokes import MODES
+from medplib.io import WINDOW_PRESETS, LoadedImage, export_masks, load_upload, safe_stem
 
 OUTPUTS = ("upload", "editor", "preview", "info", "window", "slice", "axis", "regions", "region_pick", "chat",
            "question", "overlay", "legend", "files", "suggestions", "session")
@@ -327,7 +326,7 @@ class ModelHandlers:
             folder = session.new_dir("masks")
             labels = [label if label != f"mask {k + 1}" else "" for k, label in enumerate(views.mask_labels(turn))]
             turn.files = [str(p) for p in export_masks(turn.masks, folder, stem=stem, labels=labels,
-                                                         spacing=session.loaded.pixel_spacing_mm)]
+                                                         source=session.loaded)]
         return turn
 
     @staticmethod

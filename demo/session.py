@@ -22,9 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from medplib.io import LoadedImage
 from medplib.processing.conversation import REGION_REF
 
-from demo.medical_io import LoadedImage
 from demo.strokes import Region, RegionSet
 
 

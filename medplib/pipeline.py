@@ -21,6 +21,7 @@ from PIL import Image
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .io import load_image
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .errors import MedPLIBInputError
@@ -201,13 +202,19 @@ class MedPLIB:
     @torch.no_grad()
     def encode(self, image: ImageInput) -> EncodedImage:
         """Run the image side once (CLIP); reuse the result for every question about this image.
-        `image`: a PIL image, a numpy array (any bit depth; HxW, HxWx1/3/4) or an `EncodedImage`."""
+        `image`: a file path (str / os.PathLike; PNG / JPEG / TIFF / DICOM / NIfTI, read exactly like the
+        app: `medplib.io.load_image(path).display_rgb`), a PIL image, a numpy array (any bit depth; HxW,
+        HxWx1/2/3/4) or an `EncodedImage`."""
         if isinstance(image, EncodedImage):
             return image
         image = check_image(image)
+        if isinstance(image, (str, os.PathLike)):
+            image = load_image(image).display_rgb
         try:
             prepared = self.processor.prepare_image(image)
         except (ValueError, TypeError, OSError) as err:
+            if isinstance(err, MedPLIBInputError):
+                raise
             raise MedPLIBInputError(f"image: {err}") from None
         features = self.model.model.encode_image(prepared.pixel_values.to(self.device))
         return EncodedImage(prepared, features)

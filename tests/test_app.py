@@ -21,7 +21,7 @@ pytest.importorskip("gradio")
 from demo import handlers as h  # noqa: E402
 from demo import session as sess  # noqa: E402
 from demo import views  # noqa: E402
-from demo.export import read_mask_nifti  # noqa: E402
+from medplib.io import read_mask_nifti  # noqa: E402
 from demo.session import Session, explicit_question, model_history, renumber  # noqa: E402
 from demo.strokes import Region  # noqa: E402
 from tests.app_helpers import free_port, grounding_kwargs, load_test_model  # noqa: E402

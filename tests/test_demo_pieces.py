@@ -1,4 +1,4 @@
-"""Tests of the model-free demo helpers: medical_io, strokes, overlay, export."""
+"""Tests of the model-free helpers: medplib.io (file reading, export), the demo's strokes and overlay."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo import export, medical_io, overlay
+from demo import overlay
+from medplib.io import export, limits
 from demo.errors import InputError
-from demo.medical_io import WINDOW_PRESETS, apply_window, load_upload, slice_image
+from medplib.io import WINDOW_PRESETS, apply_window, load_upload, slice_image
 from demo.strokes import MODES, RegionSet, new_strokes, parse_region, stroke_mask
 
 pydicom = pytest.importorskip("pydicom")
@@ -442,7 +443,7 @@ def test_export_masks_names(tmp_path):
 
 
 # =============================================================================================
-# medical_io: windowing
+# medplib.io: windowing
 # =============================================================================================
 
 
@@ -460,7 +461,7 @@ def test_apply_window_and_presets():
 
 
 # =============================================================================================
-# medical_io: DICOM
+# medplib.io: DICOM
 # =============================================================================================
 
 
@@ -547,7 +548,7 @@ def test_pydicom_shipped_ct_small():
 
 
 # =============================================================================================
-# medical_io: NIfTI
+# medplib.io: NIfTI
 # =============================================================================================
 
 
@@ -622,7 +623,7 @@ def test_nibabel_shipped_anatomical():
 
 
 # =============================================================================================
-# medical_io: ordinary pictures and bad input
+# medplib.io: ordinary pictures and bad input
 # =============================================================================================
 
 
@@ -715,7 +716,7 @@ def test_pillow_bomb_guard_and_own_limit_respected(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="too large"):
         load_upload(p)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
-    monkeypatch.setattr(medical_io, "MAX_PIXELS", 100)
+    monkeypatch.setattr(limits, "MAX_PIXELS", 100)
     with pytest.raises(InputError, match="too large"):
         load_upload(p)
     with pytest.raises(InputError, match="too large"):

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from medplib.constants import IMAGE_PLACEHOLDER, REGION_END, REGION_START, SEG_TOKEN
+from medplib.io import load_image
 
 __all__ = [
     "Sample",
@@ -73,13 +74,11 @@ class Sample:
     image: Optional[np.ndarray] = field(default=None, repr=False)
 
     def load_image(self) -> np.ndarray:
-        """RGB uint8 (H, W, 3)."""
+        """RGB uint8 (H, W, 3), read exactly like the app and ``MedPLIB.encode(path)``
+        (:func:`medplib.io.load_image`: 16-bit windowed, EXIF applied, DICOM / NIfTI too)."""
         if self.image is not None:
             return self.image
-        img = cv2.imread(self.image_path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"cannot read image {self.image_path}")
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return load_image(self.image_path).display_rgb
 
 
 # --------------------------------------------------------------------------------------------

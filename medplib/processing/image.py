@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..io.pictures import array_rgb, picture_rgb
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 SAM_MEAN = (123.675, 116.28, 103.53)
@@ -16,83 +18,20 @@ SAM_STD = (58.395, 57.12, 57.375)
 ImageLike = Union[Image.Image, np.ndarray]
 
 
-def _minmax_uint8(arr: np.ndarray) -> np.ndarray:
-    """Stretch any numeric array to 0..255 (16-bit / float medical images have no fixed range)."""
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError("image contains NaN or infinite values")
-    lo, hi = arr.min(), arr.max()
-    if hi == lo:
-        return np.zeros(arr.shape, np.uint8)
-    return np.rint((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
-
-
-def _alpha_uint8(alpha: np.ndarray) -> np.ndarray:
-    # Alpha has a fixed meaning (0 = transparent), so scale by the dtype's range, not min-max.
-    if alpha.dtype == np.uint8:
-        return alpha
-    if alpha.dtype == np.bool_:
-        return alpha.astype(np.uint8) * 255
-    if np.issubdtype(alpha.dtype, np.integer):
-        return np.rint(alpha.astype(np.float64) * 255.0 / np.iinfo(alpha.dtype).max).clip(0, 255).astype(np.uint8)
-    return np.rint(np.clip(alpha.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _channels_uint8(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    return _minmax_uint8(arr)
-
-
-def _from_array(arr: np.ndarray) -> np.ndarray:
-    if arr.size == 0:
-        raise ValueError(f"image is empty (shape {arr.shape})")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise ValueError(f"unsupported image dtype {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim == 2:
-        gray = _channels_uint8(arr)
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (2, 3, 4):
-        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {arr.shape}")
-    if arr.shape[2] == 3:
-        return _channels_uint8(arr)
-    # Gray+alpha or RGBA: composite on black, the natural background of medical images.
-    colour = _channels_uint8(arr[:, :, :-1])
-    if colour.shape[2] == 1:
-        colour = np.repeat(colour, 3, axis=2)
-    alpha = _alpha_uint8(arr[:, :, -1]).astype(np.uint16)[:, :, None]
-    return ((colour.astype(np.uint16) * alpha + 127) // 255).astype(np.uint8)
-
-
 def to_rgb_uint8(img: ImageLike) -> np.ndarray:
-    """Any PIL image or numpy array -> contiguous HxWx3 uint8 RGB.
+    """Any PIL image or numpy array -> contiguous HxWx3 uint8 RGB, by the one rule the app and evaluation
+    use too (:func:`medplib.io.picture_rgb` / :func:`medplib.io.array_rgb`).
 
-    uint8 is kept as is; 16-bit, 32-bit and float data are min-max stretched to 0..255 (over all
-    colour channels together); grayscale is replicated; alpha (RGBA, LA, P with transparency) is
-    composited on black. Raises ValueError on empty or wrongly shaped input.
+    EXIF orientation is applied; uint8 is kept as is; 16-bit, 32-bit and float data are windowed to
+    0..255 over their 0.5-99.5 percentile range (all colour channels together);
+    grayscale is replicated; alpha (RGBA, LA, La, PA, P with transparency) is composited on black.
+    Raises ValueError (``medplib.io.ImageInputError``) on empty, wrongly shaped or non-finite input.
     """
     if isinstance(img, Image.Image):
-        if img.width == 0 or img.height == 0:
-            raise ValueError(f"image is empty ({img.width}x{img.height})")
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        elif img.mode == "PA":
-            img = img.convert("RGBA")
-        elif img.mode == "1":
-            img = img.convert("L")
-        elif not (img.mode in ("RGB", "RGBA", "L", "LA", "I", "F") or img.mode.startswith("I;16")):
-            img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBa, ...
-        arr = np.array(img)
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        return np.ascontiguousarray(_from_array(arr))
+        return picture_rgb(img).rgb
     if isinstance(img, torch.Tensor):
         raise ValueError("pass a PIL image or a numpy array, not a torch tensor")
-    return np.ascontiguousarray(_from_array(np.asarray(img)))
+    return array_rgb(np.asarray(img)).rgb
 
 
 def longest_side_shape(h: int, w: int, size: int) -> tuple[int, int]:

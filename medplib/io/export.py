@@ -10,7 +10,12 @@ working directory) and refuse the working directory itself. Nothing is written n
   affine places it like a DICOM slice shown in the usual radiological way: columns run towards
   patient left (RAS −x) and rows towards posterior (RAS −y), scaled by the pixel spacing in mm
   (1 mm when unknown), so viewers (ITK-SNAP, 3D Slicer) show it upright. Pass ``affine`` to use
-  another geometry.
+  another geometry; ``export_masks(..., source=loaded)`` passes the source's own geometry
+  (:attr:`LoadedImage.slice_affine`: the NIfTI header of the shown slice, or the DICOM position /
+  orientation / spacing), so the mask overlays the source volume in a viewer.
+* DICOM-SEG (``.seg.dcm``, via highdicom): when the source is a single-frame DICOM, one binary
+  Segmentation object holding every mask as a segment, referencing the source image (same study,
+  frame of reference and geometry).
 """
 
 from __future__ import annotations
@@ -115,25 +120,75 @@ def safe_stem(name: str | None, default: str = "image") -> str:
     return base or default
 
 
+def mask_dicom_seg(masks: Sequence[Any], path: str | os.PathLike, source: Any,
+                   labels: Sequence[str] | None = None) -> Path:
+    """Write ``masks`` (each H x W at the source's size) as one binary DICOM-SEG referencing ``source``
+    (a single-frame pydicom dataset, e.g. ``LoadedImage.dicom``); segment k is mask k. Returns the path."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    p = _target(path, (".dcm",))
+    stack = np.stack([_as_mask(m) for m in masks]) if len(masks) else np.zeros((0, 0, 0), bool)
+    shape = (int(source.Rows), int(source.Columns))
+    if stack.shape[0] == 0 or stack.shape[1:] != shape:
+        raise ValueError(f"DICOM-SEG needs at least one mask of the source's size {shape}, got {stack.shape}")
+    algorithm = hd.AlgorithmIdentificationSequence(name="MedPLIB", version="0.1.0",
+                                                   family=codes.cid7162.ArtificialIntelligence)
+    segments = [hd.seg.SegmentDescription(
+        segment_number=k + 1, segment_label=(labels[k] if labels and k < len(labels) and labels[k] else f"mask {k + 1}"),
+        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
+    ) for k in range(stack.shape[0])]
+    labelled = np.moveaxis(stack, 0, -1)[None].astype(np.uint8)  # (frames = 1, H, W, segments)
+    seg = hd.seg.Segmentation(
+        source_images=[source], pixel_array=labelled, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=9000,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="MedPLIB", manufacturer_model_name="MedPLIB",
+        software_versions="0.1.0", device_serial_number="0",
+        series_description="MedPLIB masks (research use only)",
+    )
+    seg.save_as(p)
+    return p
+
+
 def export_masks(masks: Sequence[Any], out_dir: str | os.PathLike, stem: str = "mask",
                  labels: Sequence[str] | None = None, spacing: Sequence[float] | None = None,
-                 formats: Sequence[str] = ("png", "nii.gz")) -> list[Path]:
+                 formats: Sequence[str] | None = None, source: Any = None) -> list[Path]:
     """Write every mask in each format into ``out_dir`` (caller-owned); returns the files.
 
-    Names: ``{stem}_mask{k}[_{label}].{fmt}`` with ``k`` starting at 1.
+    Names: ``{stem}_mask{k}[_{label}].{fmt}`` with ``k`` starting at 1, and ``{stem}_masks.seg.dcm``
+    (all masks in one DICOM-SEG). ``source``: the :class:`LoadedImage` the masks belong to; it gives
+    the spacing, the NIfTI affine and (single-frame DICOM) the DICOM-SEG reference. ``formats``
+    defaults to PNG + NIfTI, plus ``seg.dcm`` when the source is a single-frame DICOM that highdicom
+    accepts (one it refuses keeps its PNG / NIfTI files; an explicit ``seg.dcm`` raises instead).
     """
     out = Path(os.fspath(out_dir))
+    dicom = getattr(source, "dicom", None)
+    affine = getattr(source, "slice_affine", None)
+    if source is not None and spacing is None:
+        spacing = source.pixel_spacing_mm
+    auto = formats is None
+    if auto:
+        formats = ("png", "nii.gz") + (("seg.dcm",) if dicom is not None else ())
     files: list[Path] = []
     stem = safe_stem(stem, "mask")
+    names = [safe_stem(labels[i], "") if labels is not None and i < len(labels) else "" for i in range(len(masks))]
     for i, m in enumerate(masks):
-        label = safe_stem(labels[i], "") if labels is not None and i < len(labels) else ""
-        base = f"{stem}_mask{i + 1}" + (f"_{label}" if label else "")
+        base = f"{stem}_mask{i + 1}" + (f"_{names[i]}" if names[i] else "")
         for fmt in formats:
             fmt = fmt.lower().lstrip(".")
             if fmt == "png":
                 files.append(mask_png(m, out / f"{base}.png"))
             elif fmt in ("nii", "nii.gz"):
-                files.append(mask_nifti(m, out / f"{base}.{fmt}", spacing=spacing))
-            else:
+                files.append(mask_nifti(m, out / f"{base}.{fmt}", spacing=spacing, affine=affine))
+            elif fmt != "seg.dcm":
                 raise ValueError(f"unknown export format {fmt!r}")
+    if "seg.dcm" in [f.lower().lstrip(".") for f in formats] and len(masks):
+        if dicom is None:
+            raise ValueError("DICOM-SEG export needs a single-frame DICOM source")
+        try:
+            files.append(mask_dicom_seg(masks, out / f"{stem}_masks.seg.dcm", dicom, labels))
+        except (ValueError, AttributeError, TypeError, KeyError):
+            if not auto:  # asked for explicitly: say why; by default a source highdicom refuses
+                raise     # (e.g. lacking study / frame-of-reference UIDs) keeps its PNG / NIfTI files
     return files
