@@ -40,7 +40,8 @@ class MedPLIBConfig(PreTrainedConfig):
     mask becomes CLIP patches: "nearest" (the original: one pixel per patch, small regions can vanish) or
     "cover" (every patch the region touches; spec §10.4). `region_sampling` is "original" (bilinear samples at
     index·(g−1)/g, biased to the top-left, as the released adapter was trained) or "centered" (the patches
-    themselves; spec §10.4's fix, for models trained with it).
+    themselves; spec §10.4's fix, for models trained with it). `mask_scores` off: the IoU head was never trained
+    (iou_loss_weight 0), so its outputs are not reported (`Answer.scores` entries are None).
     """
 
     model_type = "medplib"
@@ -72,6 +73,7 @@ class MedPLIBConfig(PreTrainedConfig):
     seg_token_id: int = 32000
     mask_postprocess: str = "exact"
     mask_threshold: float = 0.1
+    mask_scores: bool = True
 
     ce_loss_weight: float = 1.0
     bce_loss_weight: float = 2.0

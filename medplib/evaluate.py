@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import Sample, load_records, make_samples
+from .data.wording_heldout import WORDINGS, reworded
 from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores, wilson_interval
 
 
@@ -128,16 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--wording", choices=WORDINGS, default="template",
+                        help="synthetic questions in the generator's wording, lower-case without punctuation, or "
+                             "the held-out phrasings training never sees (medplib/data/wording_heldout.py)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if bool(args.data) == bool(args.synthetic):
         parser.error("give exactly one of --data or --synthetic N")
+    if args.data and args.wording != "template":
+        parser.error("--wording rewords the generator's own questions: use it with --synthetic")
 
     accelerator = Accelerator()
     samples = load_records(args.data, args.image_folder) if args.data else make_samples(
         args.synthetic, seed=args.seed, split="test", per_image=3)
     if args.limit:
         samples = samples[: args.limit]
+    if args.wording != "template":
+        samples = reworded(samples, args.wording, args.seed)
     medplib = MedPLIB.from_pretrained(args.model, device_map=None)
     medplib.model.to(accelerator.device)
     mine = samples[accelerator.process_index :: accelerator.num_processes]
@@ -146,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if accelerator.is_main_process:
         summary = summarize(rows)
         report = {"model": medplib.name, "data": args.data or f"synthetic test split, {args.synthetic} samples, seed {args.seed}",
+                  "wording": args.wording,
                   "summary": summary, "samples": rows}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

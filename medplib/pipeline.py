@@ -21,6 +21,7 @@ from PIL import Image
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .familiarity import FamiliarityReference, load_for
 from .io import load_image
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
@@ -43,7 +44,7 @@ class Answer:
     text: str  # for display: special tokens removed
     raw_text: str  # decoded with MedPLIB tokens kept (e.g. "Sure, it is <SEG>.")
     masks: list[np.ndarray]  # one bool [H, W] per <SEG>, at the original image size
-    scores: list[float]  # the mask decoder's IoU prediction per mask
+    scores: list[float | None]  # the mask decoder's IoU prediction per mask; None where the config's mask_scores is off
     token_ids: list[int] = field(default_factory=list)
 
 
@@ -54,6 +55,8 @@ class EncodedImage:
     prepared: PreparedImage
     image_features: tuple[torch.Tensor, torch.Tensor]
     sam_embedding: torch.Tensor | None = None
+    familiarity: float | None = None  # higher = closer to the training images (medplib.familiarity); None: no reference
+    familiar: bool | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -63,7 +66,7 @@ class EncodedImage:
         """A copy with the cached encoder outputs on `device` (e.g. "cpu" to keep it between GPU calls)."""
         features = tuple(t.to(device) for t in self.image_features)
         sam = None if self.sam_embedding is None else self.sam_embedding.to(device)
-        return EncodedImage(self.prepared, features, sam)
+        return EncodedImage(self.prepared, features, sam, self.familiarity, self.familiar)
 
 
 class StopOnEvent(StoppingCriteria):
@@ -148,6 +151,7 @@ class MedPLIB:
             region_grid_mode=cfg.region_grid,
         )
         self._lock = threading.Lock()  # one generation at a time per loaded model
+        self.familiarity_reference: FamiliarityReference | None = None  # from_pretrained loads the folder's
 
     @classmethod
     def from_pretrained(
@@ -184,7 +188,9 @@ class MedPLIB:
             model = MedPLIBForCausalLM.from_pretrained(str(folder), **kwargs)
         except (OSError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"could not load {folder}: {str(err).splitlines()[0][:300]}") from None
-        return cls(model, tokenizer, name=str(name_or_path or "medplib-tiny (built-in)"), is_builtin=folder == BUILTIN)
+        api = cls(model, tokenizer, name=str(name_or_path or "medplib-tiny (built-in)"), is_builtin=folder == BUILTIN)
+        api.familiarity_reference = load_for(folder)
+        return api
 
     # ---- description ----------------------------------------------------------------------------
     @property
@@ -217,7 +223,11 @@ class MedPLIB:
                 raise
             raise MedPLIBInputError(f"image: {err}") from None
         features = self.model.model.encode_image(prepared.pixel_values.to(self.device))
-        return EncodedImage(prepared, features)
+        ref = self.familiarity_reference
+        if ref is None:
+            return EncodedImage(prepared, features)
+        score = float(ref.score(features[0])[0])
+        return EncodedImage(prepared, features, familiarity=score, familiar=score >= ref.threshold)
 
     def _sam_embedding(self, encoded: EncodedImage) -> torch.Tensor:
         if encoded.sam_embedding is None:
@@ -266,7 +276,7 @@ class MedPLIB:
             text=decode_answer(self.tokenizer, ids),
             raw_text=self.tokenizer.decode(raw_ids, skip_special_tokens=False),
             masks=[m.cpu().numpy() for m in out.masks],
-            scores=[float(s) for s in out.scores],
+            scores=[float(s) if self.model.config.mask_scores else None for s in out.scores],
             token_ids=raw_ids,
         )
 

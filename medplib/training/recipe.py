@@ -74,6 +74,7 @@ def tiny_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> Med
         mask_postprocess="exact",
         region_sampling="centered",
         router_aux_loss_coef=0.0,
+        mask_scores=False,  # the IoU head is not trained (iou_loss_weight 0): its outputs would mean nothing
     )
 
 
