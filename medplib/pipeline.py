@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .generation import GroundedRequest, PrefixCache, generate_grounded_batch
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .processing.regions import box_region, freeform_region, point_region
 from .processing.tokens import decode_answer
+from .serving.batcher import MicroBatcher
 from .tokenizer import load_tokenizer
 
 BUILTIN = Path(__file__).resolve().parent / "assets" / "medplib-tiny"
@@ -56,16 +57,6 @@ class EncodedImage:
         features = tuple(t.to(device) for t in self.image_features)
         sam = None if self.sam_embedding is None else self.sam_embedding.to(device)
         return EncodedImage(self.prepared, features, sam)
-
-
-class StopOnEvent(StoppingCriteria):
-    """Ends generation as soon as `event` is set (a closed tab, a Stop button)."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -139,7 +130,9 @@ class MedPLIB:
             sam_std=cfg.sam.pixel_std,
             region_grid_mode=cfg.region_grid,
         )
-        self._lock = threading.Lock()  # one generation at a time per loaded model
+        self._lock = threading.Lock()  # one generation (or batch) at a time per loaded model
+        self.prefix_cache = PrefixCache()  # per-conversation KV caches (the `session=` keyword)
+        self.batcher: MicroBatcher | None = None  # enable_batching()
 
     @classmethod
     def from_pretrained(
@@ -233,10 +226,7 @@ class MedPLIB:
         return encoded, batch
 
     def _generate(self, encoded: EncodedImage, batch: dict, streamer=None, stop_event: threading.Event | None = None,
-                  **gen) -> Answer:
-        gen.setdefault("max_new_tokens", 256)
-        if stop_event is not None:
-            gen["stopping_criteria"] = StoppingCriteriaList([*gen.get("stopping_criteria", []), StopOnEvent(stop_event)])
+                  session: Hashable | None = None, **gen) -> Answer:
         temperature = gen.pop("temperature", 0.0) or 0.0
         if temperature > 0:
             gen.update(do_sample=True, temperature=temperature)
@@ -244,17 +234,13 @@ class MedPLIB:
             gen.update(do_sample=False)
             gen.pop("top_p", None)
         # SAM runs only when the answer grounds something; its embedding is then cached with the image.
-        with self._lock:
-            out = self.model.generate_grounded(
-                batch["input_ids"].to(self.device),
-                image_features=encoded.image_features,
-                region_masks=[m.to(self.device) for m in batch["region_masks"]] or None,
-                sam_image_embeddings=lambda: self._sam_embedding(encoded),
-                sam_resized_hw=encoded.prepared.sam_resized_hw,
-                original_hw=encoded.size,
-                streamer=streamer,
-                **gen,
-            )
+        request = GroundedRequest(
+            batch["input_ids"].to(self.device), image_features=encoded.image_features,
+            region_masks=[m.to(self.device) for m in batch["region_masks"]] or None,
+            sam_image_embeddings=lambda: self._sam_embedding(encoded), sam_resized_hw=encoded.prepared.sam_resized_hw,
+            original_hw=encoded.size, streamer=streamer, stop_event=stop_event,
+            max_new_tokens=int(gen.pop("max_new_tokens", 256)), session=session)
+        out = self.batcher.run(request, **gen) if self.batcher is not None else self._run_alone(request, gen)
         ids = out.sequences[0].tolist()
         eos = self.tokenizer.eos_token_id
         raw_ids = ids[: ids.index(eos)] if eos in ids else ids
@@ -266,12 +252,25 @@ class MedPLIB:
             token_ids=raw_ids,
         )
 
+    def _run_alone(self, request: GroundedRequest, gen: dict):
+        with self._lock:
+            return generate_grounded_batch(self.model, [request], self.prefix_cache, **gen)[0]
+
+    def enable_batching(self, max_batch: int = 8, wait_ms: float = 10.0) -> None:
+        """Generate requests that arrive within `wait_ms` of each other as one batch (up to `max_batch` rows);
+        a request alone still reuses its conversation's KV cache. `max_batch=1` turns batching off."""
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = MicroBatcher(self.model, max_batch, wait_ms / 1000, self.prefix_cache, self._lock) \
+            if max_batch > 1 else None
+
     def ask(self, image, question: str, regions: Sequence[Any] = (), history: Sequence[tuple[str, str]] = (),
             **generate_kwargs) -> Answer:
         """Answer one question. `image`: PIL / numpy (any bit depth) or an `EncodedImage` from `encode`;
         `regions`: see `region_masks`, referenced in the question as <region1>, <region2>, ... (or <region>);
         `history`: earlier (question, answer) turns about the same image. Greedy unless `temperature` > 0;
-        `stop_event` (a threading.Event) ends the generation early when set."""
+        `stop_event` (a threading.Event) ends the generation early when set; `session` (any hashable key of a
+        conversation) keeps its KV cache so that the next turn only prefills its new tokens."""
         encoded, batch = self._generation_inputs(image, question, regions, history)
         return self._generate(encoded, batch, **generate_kwargs)
 
