@@ -241,7 +241,8 @@ def memory(args) -> None:
           f"= {(kv + hid) / 2**20:.2f} MiB")
     print(f"  measured growth: {measured / 2**20:.2f} MiB -> measured/expected {measured / (kv + hid):.2f}x")
     print(f"  bare LlamaForCausalLM.generate, same lengths: {bare_growth / 2**20:.2f} MiB -> ours/bare growth "
-          f"{measured / bare_growth:.2f}x (goal ~1.0; ours also keeps the final hidden states for <SEG>)")
+          f"{measured / bare_growth if bare_growth > 0 else float('nan'):.2f}x (goal ~1.0; ours also keeps the final "
+          "hidden states for <SEG>; nan: too small to measure at these lengths)")
     print("  (DynamicCache grows by torch.cat, so a layer's old and new K/V coexist briefly; the final torch.cat of "
           "the captured hidden states copies them once more)")
 
