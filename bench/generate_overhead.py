@@ -11,7 +11,7 @@ Benchmark script (prints numbers; asserts nothing about speed). Random weights, 
     MedPLIB's MLPs are 2-expert top-1 MoE: per token one expert (a LlamaMLP of the same size) runs, so the FLOPs per
     token equal the dense LLaMA's; only the routing is extra. Also: top-level aten ops per decode step (noise-free).
 (b) Peak RSS growth of 32 vs 512 new tokens, each in a fresh subprocess (VmHWM minus the RSS just before generating),
-    vs the expected growth: KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B.
+    ours next to bare LlamaForCausalLM.generate with the same prompt and answer lengths, and vs the expected growth: KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B.
 
     python bench/generate_overhead.py --threads 1 --new-tokens 32 --repeats 7
     python bench/generate_overhead.py --skip-memory / --skip-speed
@@ -66,6 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--memory-case", type=int, default=None, help=argparse.SUPPRESS)  # internal: one subprocess
+    p.add_argument("--memory-bare", action="store_true", help=argparse.SUPPRESS)  # internal: that case on bare Llama
     return p.parse_args(argv)
 
 
@@ -189,19 +190,27 @@ def memory_case(args) -> None:
     """One subprocess: build, warm up (1 token, so allocator pools exist), then generate n tokens."""
     _, _, cfg = setup(args)
     ours, bare, ids, px = build(cfg, args)
-    del bare
-    with torch.no_grad():
-        features = ours.model.encode_image(px)
-    ours.generate_grounded(ids, image_features=features, **gen_kwargs(1))
+    if args.memory_bare:  # the same prompt length as ours after splicing, random ids
+        del ours
+        n_prompt = args.text_tokens - 1 + cfg.num_image_tokens
+        bare_ids = prompt_ids(cfg.text_config.bos_token_id, n_prompt, torch.Generator().manual_seed(4), image=False)
+        run = partial(bare.generate, bare_ids, attention_mask=torch.ones_like(bare_ids))
+    else:
+        del bare
+        with torch.no_grad():
+            features = ours.model.encode_image(px)
+        run = partial(ours.generate_grounded, ids, image_features=features)
+    run(**gen_kwargs(1))
     rss0 = _status_kib("VmRSS")
     try:  # reset VmHWM to the current RSS (Linux >= 4.0)
         Path("/proc/self/clear_refs").write_text("5")
         reset = True
     except OSError:
         reset = False
-    out = ours.generate_grounded(ids, image_features=features, **gen_kwargs(args.memory_case))
+    out = run(**gen_kwargs(args.memory_case))
     hwm = _status_kib("VmHWM")
-    print(json.dumps(dict(generated=n_generated(out), rss0=rss0, hwm=hwm, reset=reset)))
+    prompt = (args.text_tokens - 1 + cfg.num_image_tokens) if args.memory_bare else 0
+    print(json.dumps(dict(generated=n_generated(out, prompt), rss0=rss0, hwm=hwm, reset=reset)))
 
 
 def memory(args) -> None:
@@ -209,16 +218,20 @@ def memory(args) -> None:
     t = setup(args)[2].text_config
     base = [sys.executable, str(Path(__file__).resolve())] + [a for a in sys.argv[1:] if a != "--skip-speed"]
     print(f"\n== (b) peak memory: {short} vs {long} new tokens, fp32, fresh subprocess each ==", flush=True)
-    growth = {}
-    for n in (short, long):
-        proc = subprocess.run(base + ["--memory-case", str(n)], capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(f"memory case {n} failed:\n{proc.stderr[-3000:]}")
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        growth[n] = (r["hwm"] - r["rss0"]) * 1024
-        print(f"  {n:>4} new tokens (generated {r['generated']}): RSS before {r['rss0'] / 1024:.1f} MiB, peak "
-              f"{r['hwm'] / 1024:.1f} MiB, growth {growth[n] / 2**20:.2f} MiB"
-              f"{'' if r['reset'] else ' (VmHWM reset unsupported: peak includes earlier phases)'}", flush=True)
+    growth: dict = {}
+    for who in ("ours", "bare"):
+        for n in (short, long):
+            extra = ["--memory-bare"] if who == "bare" else []
+            proc = subprocess.run(base + ["--memory-case", str(n)] + extra, capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"memory case {who} {n} failed:\n{proc.stderr[-3000:]}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            growth[who, n] = (r["hwm"] - r["rss0"]) * 1024
+            print(f"  {who} {n:>4} new tokens (generated {r['generated']}): RSS before {r['rss0'] / 1024:.1f} MiB, "
+                  f"peak {r['hwm'] / 1024:.1f} MiB, growth {growth[who, n] / 2**20:.2f} MiB"
+                  f"{'' if r['reset'] else ' (VmHWM reset unsupported: peak includes earlier phases)'}", flush=True)
+    bare_growth = growth["bare", long] - growth["bare", short]
+    growth = {n: growth["ours", n] for n in (short, long)}
     dn = long - short
     kv = 2 * t.num_hidden_layers * dn * t.hidden_size * 4
     hid = dn * t.hidden_size * 4
@@ -227,6 +240,9 @@ def memory(args) -> None:
           f"{kv / 2**20:.2f} MiB + captured hidden {dn} x {t.hidden_size} x 4 B = {hid / 2**20:.2f} MiB "
           f"= {(kv + hid) / 2**20:.2f} MiB")
     print(f"  measured growth: {measured / 2**20:.2f} MiB -> measured/expected {measured / (kv + hid):.2f}x")
+    print(f"  bare LlamaForCausalLM.generate, same lengths: {bare_growth / 2**20:.2f} MiB -> ours/bare growth "
+          f"{measured / bare_growth if bare_growth > 0 else float('nan'):.2f}x (goal ~1.0; ours also keeps the final "
+          "hidden states for <SEG>; nan: too small to measure at these lengths)")
     print("  (DynamicCache grows by torch.cat, so a layer's old and new K/V coexist briefly; the final torch.cat of "
           "the captured hidden states copies them once more)")
 

@@ -1,6 +1,7 @@
 """GPU check of the 7B MedPLIB (random bf16 weights, nothing downloaded): prefill, decode tok/s vs the HBM bandwidth
 bound, peak memory per GPU, SAM encoder + grounding decode; then a bare transformers LlamaForCausalLM with the same
-LLM dims on the same GPU(s) for an ours/bare ratio. Every number is printed (flushed) as soon as it is measured.
+LLM dims on the same GPU(s) for an ours/bare ratio. Also batched decode throughput (batch sizes 1 / 8 / 32) and the
+follow-up time to first token with the conversation's KV cache reused (`--no-serving` skips them). Every number is printed (flushed) as soon as it is measured.
 
     python bench/gpu_check.py                # on a machine with CUDA GPUs (< 5 min on one H100)
     python bench/gpu_check.py --dry-run      # CPU: builds the 7B model on the meta device, prints the plan
@@ -54,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpu-fraction", type=float, default=0.90, help="max_memory per GPU, fraction of its total")
     p.add_argument("--no-bare", action="store_true", help="skip the bare LlamaForCausalLM comparison")
     p.add_argument("--no-sam", action="store_true")
+    p.add_argument("--no-serving", action="store_true", help="skip batched decode and follow-up TTFT")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32], help="batched decode throughput at these")
     p.add_argument("--attn", default="sdpa")
     p.add_argument("--budget-s", type=float, default=240.0,
                    help="skip the bare-Llama comparison if this many seconds have passed before it starts")
@@ -196,6 +199,41 @@ def grounded_once(model, ids, features, sam_px, cfg):
                                    logits_processor=LogitsProcessorList([Script()]))
 
 
+def serving_figures(model, ids, features, cfg, args) -> None:
+    """Batched decode throughput (B copies of the prompt, left-padded path) and follow-up time to first token with
+    the conversation's KV cache reused (turn 2 = turn 1's prompt + answer + a new question)."""
+    from transformers import LogitsProcessorList
+
+    from medplib.generation import GroundedRequest, PrefixCache, generate_grounded_batch
+
+    n = max(8, args.new_tokens // 4)
+    for b in args.batch_sizes:
+        stamps = common.Stamps(sync=sync)
+        reqs = [GroundedRequest(ids, image_features=features) for _ in range(b)]
+        sync()
+        t0 = time.perf_counter()
+        generate_grounded_batch(model, reqs, **common.gen_kwargs(n), logits_processor=LogitsProcessorList([stamps]))
+        steps = [y - x for x, y in zip(stamps.t, stamps.t[1:])]
+        step = common.med(steps)
+        log(f"batch {b}: prefill {(stamps.t[0] - t0) * 1e3:.1f} ms; decode {step * 1e3:.2f} ms/step = "
+            f"{b / step:.1f} tok/s total ({1 / step:.1f} per row); peak {peaks()}")
+    cache, g = PrefixCache(max_bytes=64 * 2**30), torch.Generator().manual_seed(5)
+    ttft = []
+    prompt = ids
+    for turn in range(3):
+        stamps = common.Stamps(sync=sync)
+        sync()
+        t0 = time.perf_counter()
+        out = model.generate_grounded(prompt, image_features=features, prefix_cache=cache, session="s",
+                                      **common.gen_kwargs(n), logits_processor=LogitsProcessorList([stamps]))
+        ttft.append(stamps.t[0] - t0)
+        log(f"turn {turn + 1}: {prompt.shape[1] - 1 + cfg.num_image_tokens} prompt positions, {cache.last_reused} "
+            f"reused, time to first token {ttft[-1] * 1e3:.1f} ms")
+        question = torch.randint(3, 32000, (1, 20), generator=g).to(prompt.device)
+        prompt = torch.cat([prompt, out.sequences.to(prompt.device), question], dim=1)
+    log(f"follow-up TTFT ratio (turn 3 / turn 1, KV reuse): {ttft[2] / ttft[0]:.3f}")
+
+
 def dry_run(model, bare, args) -> None:
     """Device maps for 1 x 80 GiB and 2 x 40 GiB (fake GPUs) and the bare model's size; nothing allocated."""
     logging.getLogger("accelerate.utils.modeling").setLevel(logging.ERROR)  # "Device 0 is not available"
@@ -292,6 +330,9 @@ def main(argv=None) -> int:
         log(f"  bandwidth bound {bound:.1f} tok/s (weights) / {bound_kv:.1f} (weights+KV) -> ours at "
             f"{100 / r['step'] / bound:.1f}% / {100 / r['step'] / bound_kv:.1f}% of the bound; "
             f"peak memory during generate: {peaks()}")
+
+        if not args.no_serving:
+            serving_figures(model, ids, features, cfg, args)
 
         if not args.no_sam:  # SAM encoder + grounding decode
             ss = cfg.sam.image_size

@@ -315,6 +315,7 @@ class ModelHandlers:
             kwargs: dict) -> Iterator[Any]:
         """Yields growing answer texts, then the final `Answer`. Raises for bad input / model errors."""
         image = self._encoded(session)
+        kwargs = {**kwargs, "session": session.bind().key}  # the conversation keeps its KV cache between turns
         yield from runtime.model_stream(self.key, image, question, list(regions), list(history), kwargs)
 
     def _finish(self, session: Session, question: str, regions: list, answer: Any) -> Turn:

@@ -12,11 +12,12 @@ from typing import Any
 import gradio as gr
 
 from demo import handlers as h
+from demo import runtime
 from demo import views
 from demo.session import Session, end_session, session_delete_callback
 from demo.strokes import MODES
 
-MODEL = {"concurrency_limit": 1, "concurrency_id": "model"}  # one generation at a time, all model events
+MODEL = {"concurrency_limit": runtime.model_concurrency(), "concurrency_id": "model"}  # = the batch size
 UI = {"api_visibility": "private"}  # UI-only events stay out of the API
 MAX_FILE_SIZE = "200mb"
 DELETE_CACHE = (900, 3600)  # Gradio's own temp files: every 15 min, delete those older than 1 h

@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     mine = samples[accelerator.process_index :: accelerator.num_processes]
     rows = evaluate(medplib, mine, args.max_new_tokens, accelerator.is_local_main_process)
     rows = gather_object(rows)
+    position = {s.id: k for k, s in enumerate(samples)}  # ranks took strided shards: back to the data's order
+    rows.sort(key=lambda r: position.get(r["id"], len(position)))
     if accelerator.is_main_process:
         summary = summarize(rows)
         report = {"model": medplib.name, "data": args.data or f"synthetic test split, {args.synthetic} samples, seed {args.seed}",

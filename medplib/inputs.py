@@ -99,6 +99,15 @@ def check_stop_event(stop_event: Any) -> Any:
     return stop_event
 
 
+def check_session(session: Any) -> Any:
+    """None or a hashable key of one conversation (its KV cache is kept under it)."""
+    try:
+        hash(session)
+    except TypeError:
+        raise MedPLIBTypeError(f"session must be a hashable key (a str or int), got {type(session).__name__}") from None
+    return session
+
+
 def check_history(history: Any) -> list[tuple[str, str]]:
     """Earlier turns as (question, answer) pairs; an answer may be an `Answer` (its `raw_text`, with its
     `<SEG>` tokens, is what the model said) or its text."""

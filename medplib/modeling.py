@@ -441,49 +441,25 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         sam_image_embeddings: torch.Tensor | Callable[[], torch.Tensor] | None = None,
         sam_resized_hw: tuple[int, int] | None = None,
         original_hw: tuple[int, int] | None = None,
+        prefix_cache=None,
+        session=None,
         **generate_kwargs,
     ) -> GroundedGeneration:
         """Generate an answer for one prompt [1, T] and decode one mask per generated <SEG>.
 
         Only the final-norm hidden states are kept (a hook on the last norm), not every layer at every step.
         The SAM encoder runs only when a <SEG> was generated; `sam_image_embeddings` may be a callable so a
-        caller can cache the embedding lazily.
+        caller can cache the embedding lazily. With a `prefix_cache` (`medplib.generation.PrefixCache`) and a
+        `session` key, the conversation's KV cache is reused and kept for the next turn. Batches:
+        `medplib.generation.generate_grounded_batch`.
         """
+        from .generation.grounded import GroundedRequest, generate_grounded_batch
+
         if input_ids.shape[0] != 1:
-            raise ValueError("generate_grounded takes one prompt at a time")
-        mm = self.model.prepare_multimodal_inputs(
-            input_ids, None, None, pixel_values, image_features, [region_masks] if region_masks is not None else None
-        )
-        generate_kwargs.setdefault("max_new_tokens", 512)
-        generate_kwargs.setdefault("do_sample", False)
-        with self.capture_last_hidden() as captured:
-            sequences = super().generate(
-                inputs_embeds=mm.inputs_embeds,
-                attention_mask=mm.attention_mask.long(),
-                use_cache=True,
-                pad_token_id=self.config.text_config.pad_token_id,
-                eos_token_id=self.config.text_config.eos_token_id,
-                **generate_kwargs,
-            )
-        hidden = torch.cat(captured, dim=1)[0]  # [N + new - 1, H]
-        prompt_len = mm.inputs_embeds.shape[1]
-        seg_positions = (sequences[0] == self.config.seg_token_id).nonzero(as_tuple=True)[0].tolist()
-        empty = torch.zeros(0, *(original_hw or (0, 0)), device=hidden.device)
-        if not seg_positions:
-            return GroundedGeneration(sequences, [], empty, empty.bool(), torch.zeros(0))
-        if original_hw is None or sam_resized_hw is None:
-            raise ValueError("original_hw and sam_resized_hw are needed to decode masks")
-        if callable(sam_image_embeddings):
-            sam_image_embeddings = sam_image_embeddings()
-        if sam_image_embeddings is None:
-            if sam_pixel_values is None:
-                raise ValueError("a <SEG> was generated but no sam_pixel_values / sam_image_embeddings were given")
-            sam_image_embeddings = self.model.encode_sam(sam_pixel_values)
-        # Generated token i was predicted by the state at expanded position prompt_len - 1 + i.
-        states = hidden[[prompt_len - 1 + i for i in seg_positions]]
-        logits, scores = self.model.decode_masks(states, sam_image_embeddings, sam_resized_hw, original_hw)
-        masks = logits.sigmoid() > self.config.mask_threshold
-        return GroundedGeneration(sequences, seg_positions, logits.float(), masks, scores.float())
+            raise ValueError("generate_grounded takes one prompt at a time (batches: generate_grounded_batch)")
+        request = GroundedRequest(input_ids, image_features, pixel_values, region_masks, sam_pixel_values,
+                                  sam_image_embeddings, sam_resized_hw, original_hw, session=session)
+        return generate_grounded_batch(self, [request], prefix_cache, **generate_kwargs)[0]
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

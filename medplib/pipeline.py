@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -18,17 +18,20 @@ from typing import Any, Union
 import numpy as np
 import torch
 from PIL import Image
-from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList
 
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
 from .familiarity import FamiliarityReference, load_for
+from .generation import GroundedRequest, PrefixCache, generate_grounded_batch
 from .io import load_image
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .errors import MedPLIBInputError
-from .inputs import GenerationSettings, check_history, check_image, check_logits_processor, check_stop_event, check_text
+from .inputs import (GenerationSettings, check_history, check_image, check_logits_processor, check_session,
+                     check_stop_event, check_text)
 from .processing.region_types import Box, Mask, Point, Stroke, region_masks
 from .processing.tokens import decode_answer
+from .serving.batcher import MicroBatcher
 from .streaming import AnswerStreamer, Partial
 from .tokenizer import load_tokenizer
 
@@ -67,16 +70,6 @@ class EncodedImage:
         features = tuple(t.to(device) for t in self.image_features)
         sam = None if self.sam_embedding is None else self.sam_embedding.to(device)
         return EncodedImage(self.prepared, features, sam, self.familiarity, self.familiar)
-
-
-class StopOnEvent(StoppingCriteria):
-    """Ends generation as soon as `event` is set (a closed tab, a Stop button)."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -150,8 +143,10 @@ class MedPLIB:
             sam_std=cfg.sam.pixel_std,
             region_grid_mode=cfg.region_grid,
         )
-        self._lock = threading.Lock()  # one generation at a time per loaded model
+        self._lock = threading.Lock()  # one generation (or batch) at a time per loaded model
         self.familiarity_reference: FamiliarityReference | None = None  # from_pretrained loads the folder's
+        self.prefix_cache = PrefixCache()  # per-conversation KV caches (the `session=` keyword)
+        self.batcher: MicroBatcher | None = None  # enable_batching()
 
     @classmethod
     def from_pretrained(
@@ -251,24 +246,20 @@ class MedPLIB:
         return encoded, batch
 
     def _generate(self, encoded: EncodedImage, batch: dict, settings: GenerationSettings, stop_event=None,
-                  logits_processor=None, streamer=None) -> Answer:
+                  logits_processor=None, streamer=None, session: Hashable | None = None) -> Answer:
         gen = settings.generate_kwargs()
+        max_new_tokens = gen.pop("max_new_tokens")
         if logits_processor is not None:
-            gen["logits_processor"] = LogitsProcessorList(list(logits_processor))
-        if stop_event is not None:
-            gen["stopping_criteria"] = StoppingCriteriaList([StopOnEvent(stop_event)])
+            gen["logits_processor"] = logits_processor if isinstance(logits_processor, LogitsProcessorList) \
+                else LogitsProcessorList(list(logits_processor))
         # SAM runs only when the answer grounds something; its embedding is then cached with the image.
-        with self._lock:
-            out = self.model.generate_grounded(
-                batch["input_ids"].to(self.device),
-                image_features=encoded.image_features,
-                region_masks=[m.to(self.device) for m in batch["region_masks"]] or None,
-                sam_image_embeddings=lambda: self._sam_embedding(encoded),
-                sam_resized_hw=encoded.prepared.sam_resized_hw,
-                original_hw=encoded.size,
-                streamer=streamer,
-                **gen,
-            )
+        request = GroundedRequest(
+            batch["input_ids"].to(self.device), image_features=encoded.image_features,
+            region_masks=[m.to(self.device) for m in batch["region_masks"]] or None,
+            sam_image_embeddings=lambda: self._sam_embedding(encoded), sam_resized_hw=encoded.prepared.sam_resized_hw,
+            original_hw=encoded.size, streamer=streamer, stop_event=stop_event,
+            max_new_tokens=max_new_tokens, session=session)
+        out = self.batcher.run(request, **gen) if self.batcher is not None else self._run_alone(request, gen)
         ids = out.sequences[0].tolist()
         eos = self.tokenizer.eos_token_id
         raw_ids = ids[: ids.index(eos)] if eos in ids else ids
@@ -280,28 +271,42 @@ class MedPLIB:
             token_ids=raw_ids,
         )
 
+    def _run_alone(self, request: GroundedRequest, gen: dict):
+        with self._lock:
+            return generate_grounded_batch(self.model, [request], self.prefix_cache, **gen)[0]
+
+    def enable_batching(self, max_batch: int = 8, wait_ms: float = 10.0) -> None:
+        """Generate requests that arrive within `wait_ms` of each other as one batch (up to `max_batch` rows);
+        a request alone still reuses its conversation's KV cache. `max_batch=1` turns batching off."""
+        if self.batcher is not None:
+            self.batcher.close()
+        self.batcher = MicroBatcher(self.model, max_batch, wait_ms / 1000, self.prefix_cache, self._lock) \
+            if max_batch > 1 else None
+
     def ask(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
             history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
             top_p: float | None = None, repetition_penalty: float | None = None,
-            stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None) -> Answer:
+            stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None,
+            session: Hashable | None = None) -> Answer:
         """Answer one question about `image` (PIL / numpy of any bit depth / an `EncodedImage` from `encode`).
 
         `regions`: `Point(x, y)`, `Box(x1, y1, x2, y2)`, `Stroke(mask)` (outline, filled), `Mask(mask)`, their
         dict forms or bare HxW masks (at most 8), referenced in the question as <region1>, <region2>, ... (or
         <region> when there is one; a question that references none is about all of them). `history`: earlier
         (question, answer) turns about the same image, the answer an `Answer` or its text. Greedy unless
-        `temperature` > 0 (then `top_p` applies); `stop_event` ends the generation early when set. Bad input
-        raises `MedPLIBInputError` / `MedPLIBTypeError` naming the argument."""
+        `temperature` > 0 (then `top_p` applies); `stop_event` ends the generation early when set; `session`
+        (any hashable key of one conversation) keeps its KV cache so that its next turn only prefills the new
+        tokens. Bad input raises `MedPLIBInputError` / `MedPLIBTypeError` naming the argument."""
         settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
         stop_event, logits_processor = check_stop_event(stop_event), check_logits_processor(logits_processor)
         encoded, batch = self._generation_inputs(image, question, regions, history)
-        return self._generate(encoded, batch, settings, stop_event, logits_processor)
+        return self._generate(encoded, batch, settings, stop_event, logits_processor, session=check_session(session))
 
     def stream(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
                history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float | None = None, repetition_penalty: float | None = None,
-               stop_event: threading.Event | None = None,
-               logits_processor: Sequence[Any] | None = None) -> Iterator[Partial | Answer]:
+               stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None,
+               session: Hashable | None = None) -> Iterator[Partial | Answer]:
         """Like `ask`, but yields `Partial(text)` items as the answer grows (text cleaned exactly like
         `Answer.text`), then the final `Answer`. Arguments are checked before the first item. Closing the
         iterator early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next
@@ -309,16 +314,17 @@ class MedPLIB:
         settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
         stop = check_stop_event(stop_event) or threading.Event()
         logits_processor = check_logits_processor(logits_processor)
+        session = check_session(session)
         encoded, batch = self._generation_inputs(image, question, regions, history)
-        return self._stream(encoded, batch, settings, stop, logits_processor)
+        return self._stream(encoded, batch, settings, stop, logits_processor, session)
 
-    def _stream(self, encoded, batch, settings, stop, logits_processor) -> Iterator[Partial | Answer]:
+    def _stream(self, encoded, batch, settings, stop, logits_processor, session) -> Iterator[Partial | Answer]:
         streamer = AnswerStreamer(self.tokenizer, timeout=600)
         result: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                result["answer"] = self._generate(encoded, batch, settings, stop, logits_processor, streamer)
+                result["answer"] = self._generate(encoded, batch, settings, stop, logits_processor, streamer, session)
             except BaseException as err:  # surfaced in the consumer below
                 result["error"] = err
                 streamer.end()

@@ -433,7 +433,11 @@ def test_app_settings(medplib, monkeypatch):
     fns = list(demo.fns.values())
     model_fns = [f for f in fns if getattr(f, "concurrency_id", None) == "model"]
     assert len(model_fns) == 4  # Enter, Ask, Regenerate, API
-    assert all(f.concurrency_limit == 1 for f in model_fns)
+    from demo import runtime
+
+    # as many model events at once as the micro-batcher folds into one batch
+    assert runtime.MAX_BATCH > 1 and all(f.concurrency_limit == runtime.MAX_BATCH for f in model_fns)
+    assert medplib.batcher is not None and medplib.batcher.max_batch == runtime.MAX_BATCH
     api = [f for f in fns if f.api_name == "ask"]
     assert len(api) == 1 and api[0].api_visibility == "public"
     assert all(f.api_visibility == "private" for f in fns if f.api_name != "ask" and f.fn is not None
