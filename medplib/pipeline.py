@@ -22,6 +22,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
 from .modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
+from .processing.limits import check_request, context_length, fit_context
 from .processing.regions import box_region, freeform_region, point_region
 from .processing.tokens import decode_answer
 from .tokenizer import load_tokenizer
@@ -225,11 +226,14 @@ class MedPLIB:
                 out.append(np.asarray(region) > 0)
         return out
 
-    def _generation_inputs(self, image, question: str, regions, history) -> tuple[EncodedImage, dict]:
+    def _generation_inputs(self, image, question: str, regions, history, gen: dict) -> tuple[EncodedImage, dict]:
         if not isinstance(question, str) or not question.strip():
             raise ValueError("the question is empty")
+        check_request(question, len(regions), history, gen)  # sizes, before any model work
         encoded = self.encode(image)
-        batch = self.processor(encoded.prepared, question, self.region_masks(regions, encoded.size), history)
+        masks = self.region_masks(regions, encoded.size)
+        batch, _ = fit_context(lambda h: self.processor(encoded.prepared, question, masks, h), history, gen,
+                               context_length(self.model.config) or 1 << 30, self.model.config.num_image_tokens)
         return encoded, batch
 
     def _generate(self, encoded: EncodedImage, batch: dict, streamer=None, stop_event: threading.Event | None = None,
@@ -272,7 +276,7 @@ class MedPLIB:
         `regions`: see `region_masks`, referenced in the question as <region1>, <region2>, ... (or <region>);
         `history`: earlier (question, answer) turns about the same image. Greedy unless `temperature` > 0;
         `stop_event` (a threading.Event) ends the generation early when set."""
-        encoded, batch = self._generation_inputs(image, question, regions, history)
+        encoded, batch = self._generation_inputs(image, question, regions, history, generate_kwargs)
         return self._generate(encoded, batch, **generate_kwargs)
 
     def stream(self, image, question: str, regions: Sequence[Any] = (), history: Sequence[tuple[str, str]] = (),
@@ -281,7 +285,7 @@ class MedPLIB:
         early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next token."""
         from transformers import TextIteratorStreamer
 
-        encoded, batch = self._generation_inputs(image, question, regions, history)
+        encoded, batch = self._generation_inputs(image, question, regions, history, generate_kwargs)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         stop = generate_kwargs.pop("stop_event", None) or threading.Event()
         result: dict[str, Any] = {}
