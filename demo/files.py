@@ -26,6 +26,7 @@ from pathlib import Path
 from demo.errors import InputError
 
 UNCLAIMED_TTL_S = 50.0  # an upload no request used is deleted after this (the README promises < 1 min)
+DETACHED_IDLE_S = 40.0  # a session without a heartbeat (plain HTTP calls) ends after this long idle
 SWEEP_EVERY_S = 5.0
 NOT_YOURS = ("That file was not uploaded in this session (or it has expired). Please upload the file again "
              "(with gradio_client: handle_file(path)).")
@@ -34,6 +35,8 @@ _lock = threading.Lock()
 _owner: dict[str, str] = {}  # token folder name -> session key
 _born: dict[str, float] = {}  # unclaimed upload token -> time received
 _session_dir: dict[str, str] = {}  # session key -> token of its own folder
+_seen: dict[str, float] = {}  # session key -> last time it used or got a file
+_attached: set[str] = set()  # sessions with a heartbeat connection (a browser tab, gradio_client)
 
 
 def temp_root() -> Path:
@@ -67,6 +70,7 @@ def session_folder(key: str) -> Path:
     """The session's own folder (created on first use; its name is a random token, not the key)."""
     with _lock:
         token = _session_dir.setdefault(key, secrets.token_hex(16))
+        _seen[key] = time.monotonic()
     folder = sessions_root() / token
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -92,6 +96,7 @@ def claim(key: str, path: str | os.PathLike) -> Path:
         return p
     token = _token_of(p, uploads_root())
     with _lock:
+        _seen[key] = time.monotonic()
         if token is not None:
             owner = _owner.get(token)
             if owner is None and token in _born:
@@ -125,6 +130,8 @@ def end_session(key: str | None) -> None:
         for t in tokens:
             _owner.pop(t, None)
         own = _session_dir.pop(key, None)
+        _seen.pop(key, None)
+        _attached.discard(key)
     for t in tokens:
         shutil.rmtree(uploads_root() / t, ignore_errors=True)
     if own:
@@ -132,14 +139,24 @@ def end_session(key: str | None) -> None:
 
 
 def sweep(now: float | None = None) -> None:
-    """Delete uploads that no request claimed within :data:`UNCLAIMED_TTL_S`."""
+    """Delete uploads that no request claimed within :data:`UNCLAIMED_TTL_S`, and end sessions
+    without a heartbeat that were idle for :data:`DETACHED_IDLE_S`."""
     now = time.monotonic() if now is None else now
     with _lock:
         old = [t for t, born in _born.items() if now - born > UNCLAIMED_TTL_S]
         for t in old:
             _born.pop(t, None)
+        idle = [k for k, seen in _seen.items() if k not in _attached and now - seen > DETACHED_IDLE_S]
     for t in old:
         shutil.rmtree(uploads_root() / t, ignore_errors=True)
+    for k in idle:
+        end_session(k)
+
+
+def attach(key: str) -> None:
+    """The session has a heartbeat connection: it ends with ``demo.unload``, not by idling."""
+    with _lock:
+        _attached.add(key)
 
 
 def delete_all() -> None:
@@ -148,6 +165,8 @@ def delete_all() -> None:
         _owner.clear()
         _born.clear()
         _session_dir.clear()
+        _seen.clear()
+        _attached.clear()
     shutil.rmtree(private_root(), ignore_errors=True)
 
 

@@ -6,6 +6,8 @@
 - ``GET .../openapi.json``: not served (404).
 - ``GET .../config``: the absolute temp folder is removed from the paths it lists (the gallery's
   cached copies); the browser uses the ``url`` fields.
+- ``GET .../heartbeat/<session>``: the session has a live connection and ends with it (unload);
+  sessions without one end after a while idle (demo.files.sweep).
 - ``GET .../file=...``: a file of the private folder is served only while it is registered (an
   upload not yet deleted, or a session's own file), everything else as Gradio decides.
 
@@ -41,6 +43,8 @@ class PrivacyGuard:
             return await _plain(send, 404, "Not found")
         if method == "POST" and path.endswith("/gradio_api/upload"):
             return await self._upload(scope, receive, send)
+        if "/heartbeat/" in path:
+            files.attach(path.rstrip("/").rsplit("/", 1)[-1])
         if method == "GET" and path.endswith("/config"):
             return await self._scrubbed(scope, receive, send)
         if "/file=" in path:

@@ -86,7 +86,7 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
                                              show_label=False, columns=4, rows=2, height=270, allow_preview=False,
                                              interactive=False, object_fit="cover", buttons=[])
                     with gr.Tab("Upload a file"):
-                        upload = gr.File(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
+                        upload = UploadFile(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
                                          file_count="single", height=250)
                 info = gr.Markdown(h.describe(None))
                 with gr.Row():
@@ -149,10 +149,10 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 
         # ---------------- programmatic API (hidden components) ----------------
         with gr.Column(visible=False, elem_id="medplib-hidden-api"):
-            api_image = gr.File(label="image")
+            api_image = UploadFile(label="image")
             api_question = gr.Textbox(label="question")
             api_regions = gr.JSON(value=[], label="regions")
-            api_masks = gr.File(value=[], file_count="multiple", label="region_masks")
+            api_masks = UploadFile(value=[], file_count="multiple", label="region_masks")
             api_history = gr.JSON(value=[], label="history")
             api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
             api_temp = RawNumber(value=0.0, label="temperature")
@@ -258,6 +258,19 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 
     demo.queue(max_size=64, default_concurrency_limit=8)
     return demo
+
+
+class UploadFile(gr.File):
+    """gr.File that hands over the uploaded path without leaving an empty temp file per upload in
+    Gradio's cache (gr.File's own preprocess creates one and never deletes it)."""
+
+    def get_block_name(self) -> str:
+        return "file"
+
+    def _process_single_file(self, f: Any) -> Any:
+        from gradio.utils import NamedString
+
+        return NamedString(f.path)
 
 
 class RawNumber(gr.Number):
