@@ -37,6 +37,7 @@ _born: dict[str, float] = {}  # unclaimed upload token -> time received
 _session_dir: dict[str, str] = {}  # session key -> token of its own folder
 _seen: dict[str, float] = {}  # session key -> last time it used or got a file
 _attached: set[str] = set()  # sessions with a heartbeat connection (a browser tab, gradio_client)
+_pending = [lambda key: False]  # whether a session has a request waiting or running (set by demo.guard)
 
 
 def temp_root() -> Path:
@@ -147,10 +148,16 @@ def sweep(now: float | None = None) -> None:
         for t in old:
             _born.pop(t, None)
         idle = [k for k, seen in _seen.items() if k not in _attached and now - seen > DETACHED_IDLE_S]
+    idle = [k for k in idle if not _pending[0](k)]
     for t in old:
         shutil.rmtree(uploads_root() / t, ignore_errors=True)
     for k in idle:
         end_session(k)
+
+
+def set_pending_check(check) -> None:
+    """``check(key) -> bool``: the session has a request in the queue (it is not idle)."""
+    _pending[0] = check
 
 
 def attach(key: str) -> None:

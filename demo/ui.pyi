@@ -1,0 +1,315 @@
+"""The Gradio 6 Blocks app: layout, event wiring and launch settings (handlers: demo.handlers).
+
+    from demo.ui import build_app, launch
+    launch(build_app(MedPLIB.from_pretrained()))
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gradio as gr
+
+from demo import files, guard, logs
+from demo import handlers as h
+from demo import views
+from demo.errors import is_user_error, log_failure
+from demo.session import Session, end_session, session_delete_callback
+from demo.strokes import MODES
+
+# one generation at a time, all model events; a request holds the model for at most time_limit seconds
+MODEL = {"concurrency_limit": 1, "concurrency_id": "model", "time_limit": h.REQUEST_TIME_LIMIT_S}
+UI = {"api_visibility": "private"}  # UI-only events stay out of the API
+MAX_FILE_SIZE = "200mb"
+DELETE_CACHE = (900, 3600)  # Gradio's own temp files: every 15 min, delete those older than 1 h
+BRUSH_COLOR = "#ffd600"
+
+API_DESCRIPTION = """Ask MedPLIB about an image. Inputs: `image` (PNG / JPEG / TIFF / DICOM / NIfTI file),
+`question` (refer to regions as <region1>, <region2>, ...), `regions` (JSON list of {"point": [x, y]} or
+{"box": [x1, y1, x2, y2]} in pixels of the image), `region_masks` (mask images, one region each, after the
+JSON regions), `history` (earlier [question, answer] pairs), `max_new_tokens`, `temperature` (0 = greedy).
+Outputs: answer text, one PNG per <SEG> mask (0/255, image size), an overlay PNG, details (scores, areas).
+Streams the growing answer text first."""
+
+CSS = """
+.medplib-notice {border-left: 4px solid #d97706; background: rgba(217,119,6,0.08); padding: 8px 12px;
+  border-radius: 6px; font-size: 0.92em;}
+.medplib-title h1 {margin-bottom: 0;}
+.medplib-legend table {width: 100%; font-size: 0.88em;}
+.medplib-legend td {white-space: nowrap;}
+.medplib-legend-title {font-weight: 600; margin-bottom: 4px;}
+.medplib-regions {list-style: none; padding-left: 0; margin: 0;}
+.medplib-regions li {margin: 2px 0;}
+.medplib-error {color: #b91c1c;}
+.medplib-chip {margin: 0 0.2em;}
+#medplib-hidden-api {display: none;}
+"""
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(primary_hue="teal", secondary_hue="amber", neutral_hue="slate")
+
+
+def to_outputs(d: dict) -> tuple:
+    """A handler's ``{key: value}`` as a tuple in :data:`demo.handlers.OUTPUTS` order (skip the rest)."""
+    out = []
+    for key in h.OUTPUTS:
+        if key not in d:
+            out.append(gr.skip())
+        elif key in h.PROP_KEYS:
+            out.append(gr.update(**d[key]))
+        else:
+            out.append(d[key])
+    return tuple(out)
+
+
+def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[dict] | None = None) -> gr.Blocks:
+    """The demo around one loaded `MedPLIB` (shared by all sessions; everything else is per session).
+    ``generate_kwargs`` go into every generation call and override the UI's settings."""
+    model = h.ModelHandlers(medplib, generate_kwargs)
+    examples = h.load_examples() if examples is None else examples
+
+    with gr.Blocks(title="MedPLIB — medical image chat & grounding", delete_cache=DELETE_CACHE,
+                   analytics_enabled=False) as demo:
+        session = gr.State(Session(), delete_callback=session_delete_callback)
+        gr.Markdown("# MedPLIB — ask about a medical image, its regions, and get masks",
+                    elem_classes="medplib-title")
+        gr.HTML(views.notice_html(medplib))
+
+        with gr.Row(equal_height=False):
+            # ---------------- left: image, drawing, regions, examples ----------------
+            with gr.Column(scale=5, min_width=380):
+                with gr.Tabs():
+                    with gr.Tab("Examples (synthetic, one per modality)"):
+                        gallery = gr.Gallery([(e["path"], e.get("modality", "").replace("_", "-")) for e in examples],
+                                             show_label=False, columns=4, rows=2, height=270, allow_preview=False,
+                                             interactive=False, object_fit="cover", buttons=[])
+                    with gr.Tab("Upload a file"):
+                        upload = gr.File(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
+                                         file_count="single", height=250)
+                info = gr.Markdown(h.describe(None))
+                with gr.Row():
+                    window = gr.Dropdown(h.WINDOW_CHOICES, value="auto", label="Window", visible=False,
+                                         info="CT presets: abdomen, lung, bone, brain", min_width=140)
+                    axis = gr.Radio(list(h.AXES), value="axial", label="Slice axis", visible=False, min_width=200)
+                    slice_ = gr.Slider(1, 2, value=1, step=1, label="Slice", visible=False, min_width=200)
+                mode = gr.Radio(list(MODES), value="Box", label="A stroke marks",
+                                info="Point: the stroke's centre · Box: its bounding box · "
+                                     "Free-form: the filled shape")
+                # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
+                # the editor's toolbar breaks without it
+                editor = gr.ImageEditor(
+                    label="Draw on the image (each stroke = one region)", type="numpy", image_mode="RGBA",
+                    format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
+                    brush=gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, color_mode="fixed"),
+                    eraser=gr.Eraser(), buttons=["fullscreen"], height=520,
+                    placeholder="Pick an example or upload a file above, then draw here.")
+                with gr.Row(equal_height=False):
+                    preview = gr.Image(label="What the model sees (numbered regions)", interactive=False,
+                                       type="filepath", height=260, buttons=["fullscreen"], scale=1)
+                    with gr.Column(scale=1, min_width=200):
+                        regions = gr.HTML(views.regions_html(Session()))
+                        region_pick = gr.Dropdown([], label="Region", allow_custom_value=False)
+                        with gr.Row():
+                            insert_btn = gr.Button("Insert in question", size="sm", min_width=0)
+                            remove_btn = gr.Button("Remove", size="sm", min_width=0)
+                        with gr.Row():
+                            undo_btn = gr.Button("Undo last", size="sm", min_width=0)
+                            clear_regions_btn = gr.Button("Clear regions", size="sm", min_width=0)
+
+            # ---------------- right: chat, controls, masks ----------------
+            with gr.Column(scale=6, min_width=420):
+                chatbot = gr.Chatbot(label="Conversation", height=440, feedback_options=None,
+                                     buttons=["copy"], sanitize_html=True,
+                                     placeholder="Ask about the image, about a region you drew (`<region1>`), or ask "
+                                                 "for a segmentation (*Please segment the liver lesion.*).")
+                with gr.Row():
+                    question = gr.Textbox(show_label=False, placeholder="Type a question and press Enter",
+                                          scale=5, max_lines=4, submit_btn=False)
+                    ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                with gr.Row():
+                    regen_btn = gr.Button("Regenerate", size="sm")
+                    clear_btn = gr.Button("Clear conversation", size="sm")
+                suggestions = gr.Dataset(components=[question], samples=[], label="Suggested questions",
+                                         samples_per_page=6)
+                with gr.Accordion("Answer settings", open=False):
+                    max_tokens = gr.Slider(8, 512, value=h.DEFAULT_MAX_NEW_TOKENS, step=8, label="Max answer tokens")
+                    temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
+                                            info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
+                with gr.Row(equal_height=False):
+                    overlay = gr.Image(label="Segmentation overlay", interactive=False, type="filepath",
+                                       height=300, buttons=["download", "fullscreen"], scale=1)
+                    with gr.Column(scale=1, min_width=220):
+                        legend = gr.HTML(views.legend_html(Session()))
+                        opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Mask opacity")
+                        contours = gr.Checkbox(value=True, label="Contours")
+                files = gr.File(label="Download masks (PNG 0/255, NIfTI 0/1 with pixel spacing)",
+                                file_count="multiple", interactive=False, height=110)
+
+        # ---------------- programmatic API (hidden components) ----------------
+        with gr.Column(visible=False, elem_id="medplib-hidden-api"):
+            api_image = gr.File(label="image")
+            api_question = gr.Textbox(label="question")
+            api_regions = gr.JSON(value=[], label="regions")
+            api_masks = gr.File(value=[], file_count="multiple", label="region_masks")
+            api_history = gr.JSON(value=[], label="history")
+            api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
+            api_temp = RawNumber(value=0.0, label="temperature")
+            api_answer = gr.Textbox(label="answer")
+            api_files = gr.File(file_count="multiple", label="masks")
+            api_overlay = gr.Image(type="filepath", label="overlay", format="png")
+            api_details = gr.JSON(label="details")
+            api_btn = gr.Button("ask")
+        api_state = gr.State(None, delete_callback=session_delete_callback)
+
+        outputs = {"upload": upload, "editor": editor, "preview": preview, "info": info, "window": window,
+                   "slice": slice_, "axis": axis, "regions": regions, "region_pick": region_pick, "chat": chatbot,
+                   "question": question, "overlay": overlay, "legend": legend, "files": files,
+                   "suggestions": suggestions, "session": session}
+        outs = [outputs[k] for k in h.OUTPUTS]
+
+        # Handlers return {key: value}; to_outputs maps them onto `outs`.
+        def on_upload(s, f, request: gr.Request):
+            return to_outputs(h.load_file(s, f, request))
+
+        def on_example(s, evt: gr.SelectData, request: gr.Request):
+            return to_outputs(h.load_example(s, evt.index, examples, request))
+
+        def on_window(s, w):
+            return to_outputs(h.change_window(s, w))
+
+        def on_slice(s, n, a):
+            return to_outputs(h.change_slice(s, n, a))
+
+        def on_axis(s, a):
+            return to_outputs(h.change_slice(s, 1, a))
+
+        def on_stroke(s, v, m, request: gr.Request):
+            return to_outputs(h.stroke(s, v, m, request))
+
+        def on_undo(s):
+            return to_outputs(h.undo_region(s))
+
+        def on_remove(s, label):
+            return to_outputs(h.remove_region(s, label))
+
+        def on_clear_regions(s):
+            return to_outputs(h.clear_regions(s))
+
+        def on_submit(s, q, mt, t, o, c, request: gr.Request):
+            for d in model.submit(s, q, mt, t, o, c, request=request):
+                yield to_outputs(d)
+
+        def on_regenerate(s, mt, t, o, c, request: gr.Request):
+            for d in model.regenerate(s, mt, t, o, c, request=request):
+                yield to_outputs(d)
+
+        def on_clear_chat(s):
+            return to_outputs(h.clear_chat(s))
+
+        def on_restyle(s, o, c):
+            return to_outputs(h.restyle(s, o, c))
+
+        upload.upload(on_upload, [session, upload], outs, **UI)
+        gallery.select(on_example, [session], outs, **UI)
+        window.input(on_window, [session, window], outs, **UI)
+        slice_.release(on_slice, [session, slice_, axis], outs, **UI)
+        axis.input(on_axis, [session, axis], outs, **UI)
+        editor.change(on_stroke, [session, editor, mode], outs, trigger_mode="always_last", show_progress="hidden",
+                      **UI)
+        undo_btn.click(on_undo, [session], outs, **UI)
+        remove_btn.click(on_remove, [session, region_pick], outs, **UI)
+        clear_regions_btn.click(on_clear_regions, [session], outs, **UI)
+        insert_btn.click(h.insert_reference, [question, region_pick], question, **UI)
+        ask_inputs = [session, question, max_tokens, temperature, opacity, contours]
+        question.submit(on_submit, ask_inputs, outs, **UI, **MODEL)
+        ask_btn.click(on_submit, ask_inputs, outs, **UI, **MODEL)
+        regen_btn.click(on_regenerate, [session, max_tokens, temperature, opacity, contours], outs, **UI, **MODEL)
+        clear_btn.click(on_clear_chat, [session], outs, **UI)
+        suggestions.click(lambda sample: sample[0], suggestions, question, **UI)
+        opacity.release(on_restyle, [session, opacity, contours], outs, **UI)
+        contours.input(on_restyle, [session, opacity, contours], outs, **UI)
+
+        # API: POST /ask (see API_DESCRIPTION)
+        def api_ask(image, question, regions, region_masks, history, max_new_tokens, temperature, state,
+                    request: gr.Request):
+            try:
+                yield from model.api_ask(image, question, regions, region_masks, history, max_new_tokens,
+                                         temperature, state, request)
+            except (h.InputError, RuntimeError) as err:
+                raise gr.Error(str(err), print_exception=False) from None
+            except Exception as err:  # noqa: BLE001 - any other failure: a sentence, nothing of its wording
+                if is_user_error(err):
+                    raise gr.Error(f"Cannot ask that: {str(err).rstrip('.')}.", print_exception=False) from None
+                log_failure(err)
+                raise gr.Error("The request failed. Please check the inputs and try again.",
+                               print_exception=False) from None
+
+        api_btn.click(api_ask, inputs=[api_image, api_question, api_regions, api_masks, api_history, api_max,
+                                       api_temp, api_state],
+                      outputs=[api_answer, api_files, api_overlay, api_details, api_state],
+                      api_name="ask", api_description=API_DESCRIPTION, **MODEL)
+
+        def on_unload(request: gr.Request):
+            end_session(getattr(request, "session_hash", None))
+
+        demo.unload(on_unload)
+
+    demo.queue(max_size=64, default_concurrency_limit=8)
+    return demo
+
+from gradio.events import Dependency
+
+class RawNumber(gr.Number):
+    """A hidden API number that hands the value sent to the function unchanged, so that a malformed
+    one ("abc", Infinity) gets the API's own message instead of a Gradio error without one."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def default_host() -> str:
+    """127.0.0.1, or 0.0.0.0 on a Hugging Face Space (env SPACE_ID)."""
+    return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+
+
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None,
+           max_file_size: str | int = MAX_FILE_SIZE, **kwargs: Any):
+    """Launch with the demo's privacy settings: no share link, no run history, no monitoring; uploads
+    in private per-upload folders (demo.guard), deleted with their session, all on shutdown."""
+    logs.install()
+    files.start_sweeper()
+    files.delete_on_shutdown()
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), guard.middleware(demo)]
+    return demo.launch(
+        server_name=host or default_host(), server_port=port, share=False, run_history=False,
+        max_file_size=max_file_size, enable_monitoring=False, ssr_mode=False, footer_links=["api", "gradio"],
+        theme=theme(), css=CSS, app_kwargs=app_kwargs, **kwargs)
+class UploadFile(gr.File):
+    """gr.File that hands over the uploaded path without leaving an empty temp file per upload in
+    Gradio's cache (gr.File's own preprocess creates one and never deletes it)."""
+
+    def get_block_name(self) -> str:
+        return "file"
+
+    def _process_single_file(self, f: Any) -> Any:
+        from gradio.utils import NamedString
+
+        return NamedString(f.path)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    
