@@ -147,8 +147,10 @@ def sweep(now: float | None = None) -> None:
         old = [t for t, born in _born.items() if now - born > UNCLAIMED_TTL_S]
         for t in old:
             _born.pop(t, None)
+        for k in _seen:  # idle time counts from the session's last request in the queue
+            if _pending[0](k):
+                _seen[k] = now
         idle = [k for k, seen in _seen.items() if k not in _attached and now - seen > DETACHED_IDLE_S]
-    idle = [k for k in idle if not _pending[0](k)]
     for t in old:
         shutil.rmtree(uploads_root() / t, ignore_errors=True)
     for k in idle:
