@@ -54,15 +54,21 @@ def _number(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def whole_number(value: Any, name: str, lo: int, hi: int, default: int) -> int:
-    if value is None or value == "":
-        return default
+def _given_number(value: Any) -> float | None:
+    """A finite number, or the text of one ("8"); None for anything else."""
     f = _number(value)
     if f is None and isinstance(value, str):
         try:
             f = _number(float(value))
         except ValueError:
             f = None
+    return f
+
+
+def whole_number(value: Any, name: str, lo: int, hi: int, default: int) -> int:
+    if value is None or value == "":
+        return default
+    f = _given_number(value)
     if f is None or f != int(f) or not lo <= f <= hi:
         raise InputError(f"{name} must be a whole number from {lo} to {hi}.")
     return int(f)
@@ -71,12 +77,7 @@ def whole_number(value: Any, name: str, lo: int, hi: int, default: int) -> int:
 def real_number(value: Any, name: str, lo: float, hi: float, default: float) -> float:
     if value is None or value == "":
         return default
-    f = _number(value)
-    if f is None and isinstance(value, str):
-        try:
-            f = _number(float(value))
-        except ValueError:
-            f = None
+    f = _given_number(value)
     if f is None or not lo <= f <= hi:
         raise InputError(f"{name} must be a number from {lo:g} to {hi:g}.")
     return f
