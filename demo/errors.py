@@ -8,5 +8,26 @@ without stack traces, file-system paths or library jargon. The UI layer catches 
 
 from __future__ import annotations
 
+from medplib.errors import MedPLIBError
+
 # One error type for the library's file readers and the demo (handlers catch InputError).
 from medplib.io.errors import ImageInputError as InputError  # noqa: F401
+
+
+def is_user_error(err: BaseException) -> bool:
+    """A problem with the request whose message is written for the user: the demo's and the library's
+    input errors (`medplib.errors`, the limits among them). Other ValueErrors come from deeper code and
+    their wording is not shown."""
+    return isinstance(err, (InputError, MedPLIBError))
+
+
+def log_failure(err: BaseException) -> None:
+    """Log an unexpected failure by its type and place only: the message and the traceback's values
+    can hold file names or the user's text (demo.logs keeps them out of every record)."""
+    import logging
+
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb is not None else "?"
+    logging.getLogger("medplib.demo").error("request failed: %s at %s", type(err).__name__, where)

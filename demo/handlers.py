@@ -12,20 +12,20 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from medplib.errors import MedPLIBError
 from medplib.processing.conversation import REGION_REF
 from medplib.streaming import Partial
 
-from demo import overlay, runtime, views
-from demo.errors import InputError
+from demo import api_inputs, overlay, runtime, views
+from demo.errors import InputError, is_user_error, log_failure
 from demo.session import Session, Turn, explicit_question, model_history
 from demo.strokes import MODES
 from medplib.io import WINDOW_PRESETS, LoadedImage, export_masks, load_upload, safe_stem
@@ -37,6 +37,8 @@ AXES = {"axial": 2, "coronal": 1, "sagittal": 0}
 WINDOW_CHOICES = ["auto", *WINDOW_PRESETS]
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DEFAULT_MAX_NEW_TOKENS = 128
+REQUEST_TIME_LIMIT_S = 30  # one answer holds the model at most this long (generation stops there)
+_SPECIAL = re.compile(r"<image>|<SEG>|</?im_(?:start|end)>|<im_patch>", re.IGNORECASE)
 REGENERATE_TEMPERATURE = 0.7  # regenerate samples (greedy decoding would repeat the same answer)
 
 
@@ -117,10 +119,9 @@ def load_file(session: Session, file: Any, request: Any = None) -> dict:
     path = getattr(file, "name", None) or (file.get("path") if isinstance(file, dict) else file)
     if not path:
         return {}
-    session.track(path)
     name = getattr(file, "orig_name", None) or Path(str(path)).name
     try:
-        loaded = load_upload(path, filename=name)
+        loaded = load_upload(session.track(path), filename=name)
     except InputError as err:
         warn(str(err))
         return {"session": session}
@@ -201,7 +202,11 @@ def stroke(session: Session, editor_value: Any, mode: str, request: Any = None) 
         layers = editor_value.get("layers") or []
         for item in (editor_value.get("background"), editor_value.get("composite"), *layers):
             if isinstance(item, (str, os.PathLike)):
-                session.track(item)
+                try:
+                    session.track(item)
+                except InputError as err:
+                    warn(str(err))
+                    return {"session": session}
     if session.loaded is None:
         if _has_strokes(editor_value):
             warn("Please load an image (upload a file or pick an example) before drawing.")
@@ -272,6 +277,8 @@ def check_question(session: Session, question: str | None, n_regions: int) -> st
         return "Please load an image (upload a file or pick an example) before asking."
     if not question or not question.strip():
         return "Please type a question."
+    if not _SPECIAL.sub("", question).strip():
+        return "Please type a question in words; special tokens such as <image> or <SEG> alone are not a question."
     for m in REGION_REF.finditer(question):
         if not n_regions:
             return (f"The question refers to {m.group(0)}, but no region is drawn. Draw on the image first "
@@ -301,8 +308,8 @@ class ModelHandlers:
 
     # ---- the model call shared by the UI and the API ------------------------------------------
     def _kwargs(self, max_new_tokens: Any, temperature: Any) -> dict:
-        kw = {"max_new_tokens": int(max_new_tokens or DEFAULT_MAX_NEW_TOKENS),
-              "temperature": float(temperature or 0.0)}
+        kw = {"max_new_tokens": api_inputs.max_new_tokens(max_new_tokens, DEFAULT_MAX_NEW_TOKENS),
+              "temperature": api_inputs.temperature(temperature), "max_time": REQUEST_TIME_LIMIT_S}
         kw.update(self.generate_kwargs)
         return kw
 
@@ -340,10 +347,10 @@ class ModelHandlers:
                 torch.cuda.empty_cache()
             return ("The model ran out of memory while answering. Try a shorter answer length, a smaller image, "
                     "or ask again when the server is less busy.")
-        if isinstance(err, (ValueError, MedPLIBError)):
-            return f"Cannot ask that: {err}."
-        first = (str(err).splitlines() or [""])[0][:200]
-        return f"The model failed while answering ({type(err).__name__}: {first}). Please try again."
+        if is_user_error(err):
+            return f"Cannot ask that: {str(err).rstrip('.')}."
+        log_failure(err)
+        return "The model failed while answering. Please try again."
 
     def _answer(self, session: Session, question: str, regions: list, history: list[Turn],
                 kwargs: dict, request: Any = None) -> Iterator[dict]:
@@ -426,35 +433,32 @@ class ModelHandlers:
         session = session if isinstance(session, Session) else Session()
         session.bind(request)
         path = getattr(image, "name", None) or (image.get("path") if isinstance(image, dict) else image)
-        if not path:
+        if not path or not isinstance(path, (str, os.PathLike)):
             raise InputError("Please send an image file.")
-        session.track(path)
+        path = session.track(path)
+        question = api_inputs.question_text(question)
+        kwargs = self._kwargs(max_new_tokens, temperature)
+        pairs = api_inputs.history_pairs(history)
         digest = _file_digest(path)
         if session.loaded is None or session.digest != digest:
             session.set_image(load_upload(path, filename=Path(str(path)).name))
             session.digest = digest
         hw = session.loaded.image_hw
-        region_dicts = parse_api_regions(regions, region_masks, hw)
+        region_dicts = parse_api_regions(regions, region_masks, hw, claim=session.track)
         problem = check_question(session, question, len(region_dicts))
         if problem:
             raise InputError(problem)
-        if isinstance(history, str):
-            history = json.loads(history) if history.strip() else []
-        try:
-            pairs = [(str(q), str(a)) for q, a in (history or [])]
-        except (TypeError, ValueError):
-            raise InputError("history must be a list of [question, answer] pairs.") from None
         answer = None
         try:
             masks = self.medplib.region_masks(region_dicts, hw)
-            for item in self.run(session, question.strip(), masks, pairs, self._kwargs(max_new_tokens, temperature)):
+            for item in self.run(session, question.strip(), masks, pairs, kwargs):
                 if isinstance(item, Partial):
                     yield item.text, [], None, {}, session
                 else:
                     answer = item
         except (RuntimeError, ValueError, MedPLIBError, MemoryError) as err:
             message = self.failure(err)
-            raise (InputError(message) if isinstance(err, (ValueError, MedPLIBError)) else RuntimeError(message)) from None
+            raise (InputError(message) if is_user_error(err) else RuntimeError(message)) from None
         if answer is None:
             raise RuntimeError("The model returned no answer.")
         masks_out = [np.asarray(m, dtype=bool) for m in answer.masks]
@@ -502,30 +506,7 @@ def restyle(session: Session, opacity: float, contours: bool) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 
-def parse_api_regions(regions: Any, mask_files: Sequence[Any] | None, hw: tuple[int, int]) -> list[dict]:
-    """API regions: a list (or JSON text) of {"point": [x, y]} / {"box": [x1, y1, x2, y2]}, then one
-    region per mask image (non-zero = inside, resized to the image if needed), in that order."""
-    if isinstance(regions, str):
-        regions = json.loads(regions) if regions.strip() else []
-    if isinstance(regions, dict):
-        regions = [regions]
-    out: list[dict] = []
-    for k, r in enumerate(regions or []):
-        if not isinstance(r, dict) or not ({"point", "box"} & set(r)):
-            raise InputError(f"Region {k + 1} must be {{\"point\": [x, y]}} or {{\"box\": [x1, y1, x2, y2]}}.")
-        key = "point" if "point" in r else "box"
-        vals = r[key]
-        if not isinstance(vals, (list, tuple)) or len(vals) != (2 if key == "point" else 4):
-            raise InputError(f"Region {k + 1}: a {key} needs {2 if key == 'point' else 4} numbers.")
-        out.append({key: tuple(float(v) for v in vals)})
-    for f in mask_files or []:
-        path = getattr(f, "name", None) or (f.get("path") if isinstance(f, dict) else f)
-        try:
-            with Image.open(path) as im:
-                m = np.asarray(im.convert("L")) > 0
-        except (OSError, ValueError) as err:
-            raise InputError(f"A region mask could not be read as an image ({type(err).__name__}).") from None
-        if m.shape != tuple(hw):
-            m = np.asarray(Image.fromarray(m).resize((hw[1], hw[0]), Image.NEAREST)) > 0
-        out.append({"mask": m})
-    return out
+def parse_api_regions(regions: Any, mask_files: Sequence[Any] | None, hw: tuple[int, int],
+                      claim=lambda p: p) -> list[dict]:
+    """API regions (see :func:`demo.api_inputs.regions_list`)."""
+    return api_inputs.regions_list(regions, mask_files, hw, claim)

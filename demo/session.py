@@ -4,17 +4,14 @@ A :class:`Session` lives in a ``gr.State`` (one per page load): the loaded image
 encoding, the drawn regions and the conversation. Nothing is shared between sessions.
 
 Privacy: every file the demo writes for a session (editor background, previews, overlays, exported
-masks) goes into one folder inside Gradio's own temporary folder (so Gradio serves it without
-making another copy), named after the session. That folder and the session's uploads are deleted
-when the session ends (``demo.unload``, and the state's ``delete_callback`` as a fallback).
+masks) goes into the session's own private folder, and every upload it uses is claimed by it
+(demo.files). Both are deleted when the session ends (``demo.unload``, and the state's
+``delete_callback`` as a fallback); files of other sessions and the gallery's are never touched.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,66 +19,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from demo import files
 from medplib.io import LoadedImage
 from medplib.processing.conversation import REGION_REF
-
 from demo.strokes import Region, RegionSet
 
 
 
-def gradio_temp_root() -> Path:
-    """Gradio's upload/cache folder (``GRADIO_TEMP_DIR`` or ``<tmp>/gradio``)."""
-    import os
-
-    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
-
-
-def sessions_root() -> Path:
-    return gradio_temp_root() / "medplib-sessions"
-
-
-# ------------------------------------------------------------------------------------------------
-# Files to delete when a session ends (keyed by Gradio's session hash; unload only gets that)
-# ------------------------------------------------------------------------------------------------
-
-_files_lock = threading.Lock()
-_session_files: dict[str, set[str]] = {}
-
-
-def track_file(session_key: str | None, path: Any) -> None:
-    """Remember an upload of this session (only files inside Gradio's temp folder are tracked)."""
-    if not session_key or not path:
-        return
-    p = Path(str(path)).resolve()
-    if not p.is_relative_to(gradio_temp_root()):
-        return
-    with _files_lock:
-        _session_files.setdefault(session_key, set()).add(str(p))
-
-
-def _delete_upload(path: str) -> None:
-    p = Path(path)
-    p.unlink(missing_ok=True)
-    try:  # Gradio puts each upload in its own hash-named folder
-        if p.parent != gradio_temp_root() and p.parent.is_relative_to(gradio_temp_root()):
-            p.parent.rmdir()
-    except OSError:
-        pass
-
-
-def end_session(session_key: str | None) -> None:
-    """Delete everything the session left on disk: its folder and its tracked uploads."""
-    if not session_key:
-        return
-    with _files_lock:
-        files = _session_files.pop(session_key, set())
-    for f in files:
-        _delete_upload(f)
-    shutil.rmtree(sessions_root() / _safe_key(session_key), ignore_errors=True)
-
-
-def _safe_key(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", key)[:80] or "anon"
+gradio_temp_root = files.temp_root
+sessions_root = files.sessions_root
+end_session = files.end_session
 
 
 # ------------------------------------------------------------------------------------------------
@@ -124,9 +71,7 @@ class Session:
 
     @property
     def folder(self) -> Path:
-        folder = sessions_root() / _safe_key(self.bind().key)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return files.session_folder(self.bind().key)
 
     def new_path(self, stem: str, suffix: str = ".png") -> Path:
         self.counter += 1
@@ -138,11 +83,12 @@ class Session:
         d.mkdir()
         return d
 
-    def track(self, path: Any) -> None:
-        track_file(self.bind().key, path)
+    def track(self, path: Any) -> Path:
+        """``path`` as a file of this session (an upload it may use); InputError for anyone else's."""
+        return files.claim(self.bind().key, path)
 
     def close(self) -> None:
-        end_session(self.key)
+        files.end_session(self.key)
 
     # ---- image ---------------------------------------------------------------------------------
     @property

@@ -40,11 +40,11 @@ import numpy as np
 from PIL import Image
 
 from demo.errors import InputError
+from medplib.processing.limits import MAX_REGIONS
 from medplib.processing.regions import box_region, freeform_region, point_region
 
 MODES: tuple[str, ...] = ("Point", "Box", "Free-form")
 POINT_SPAN = 20  # half side of the point square: 2 * 20 + 1 = 41 px
-MAX_REGIONS = 8
 
 _MODE_ALIASES = {
     "point": "Point", "click": "Point",

@@ -11,13 +11,16 @@ from typing import Any
 
 import gradio as gr
 
+from demo import files, guard, logs
 from demo import handlers as h
 from demo import runtime
 from demo import views
+from demo.errors import is_user_error, log_failure
 from demo.session import Session, end_session, session_delete_callback
 from demo.strokes import MODES
 
-MODEL = {"concurrency_limit": runtime.model_concurrency(), "concurrency_id": "model"}  # = the batch size
+# the model events share the model's batch; a request holds the model for at most time_limit seconds
+MODEL = {"concurrency_limit": runtime.model_concurrency(), "concurrency_id": "model", "time_limit": h.REQUEST_TIME_LIMIT_S}
 UI = {"api_visibility": "private"}  # UI-only events stay out of the API
 MAX_FILE_SIZE = "200mb"
 DELETE_CACHE = (900, 3600)  # Gradio's own temp files: every 15 min, delete those older than 1 h
@@ -84,7 +87,7 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
                                              show_label=False, columns=4, rows=2, height=270, allow_preview=False,
                                              interactive=False, object_fit="cover", buttons=[])
                     with gr.Tab("Upload a file"):
-                        upload = gr.File(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
+                        upload = UploadFile(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
                                          file_count="single", height=250)
                 info = gr.Markdown(h.describe(None))
                 with gr.Row():
@@ -98,7 +101,7 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
                 # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
                 # the editor's toolbar breaks without it
                 editor = gr.ImageEditor(
-                    label="Draw on the image (each stroke = one region)", type="filepath", image_mode="RGBA",
+                    label="Draw on the image (each stroke = one region)", type="numpy", image_mode="RGBA",
                     format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
                     brush=gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, color_mode="fixed"),
                     eraser=gr.Eraser(), buttons=["fullscreen"], height=520,
@@ -147,13 +150,13 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 
         # ---------------- programmatic API (hidden components) ----------------
         with gr.Column(visible=False, elem_id="medplib-hidden-api"):
-            api_image = gr.File(label="image")
+            api_image = UploadFile(label="image")
             api_question = gr.Textbox(label="question")
             api_regions = gr.JSON(value=[], label="regions")
-            api_masks = gr.File(value=[], file_count="multiple", label="region_masks")
+            api_masks = UploadFile(value=[], file_count="multiple", label="region_masks")
             api_history = gr.JSON(value=[], label="history")
-            api_max = gr.Number(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
-            api_temp = gr.Number(value=0.0, label="temperature")
+            api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
+            api_temp = RawNumber(value=0.0, label="temperature")
             api_answer = gr.Textbox(label="answer")
             api_files = gr.File(file_count="multiple", label="masks")
             api_overlay = gr.Image(type="filepath", label="overlay", format="png")
@@ -237,6 +240,12 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
                                          temperature, state, request)
             except (h.InputError, RuntimeError) as err:
                 raise gr.Error(str(err), print_exception=False) from None
+            except Exception as err:  # noqa: BLE001 - any other failure: a sentence, nothing of its wording
+                if is_user_error(err):
+                    raise gr.Error(f"Cannot ask that: {str(err).rstrip('.')}.", print_exception=False) from None
+                log_failure(err)
+                raise gr.Error("The request failed. Please check the inputs and try again.",
+                               print_exception=False) from None
 
         api_btn.click(api_ask, inputs=[api_image, api_question, api_regions, api_masks, api_history, api_max,
                                        api_temp, api_state],
@@ -252,6 +261,30 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
     return demo
 
 
+class UploadFile(gr.File):
+    """gr.File that hands over the uploaded path without leaving an empty temp file per upload in
+    Gradio's cache (gr.File's own preprocess creates one and never deletes it)."""
+
+    def get_block_name(self) -> str:
+        return "file"
+
+    def _process_single_file(self, f: Any) -> Any:
+        from gradio.utils import NamedString
+
+        return NamedString(f.path)
+
+
+class RawNumber(gr.Number):
+    """A hidden API number that hands the value sent to the function unchanged, so that a malformed
+    one ("abc", Infinity) gets the API's own message instead of a Gradio error without one."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
 def default_host() -> str:
     """127.0.0.1, or 0.0.0.0 on a Hugging Face Space (env SPACE_ID)."""
     return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
@@ -259,8 +292,14 @@ def default_host() -> str:
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None,
            max_file_size: str | int = MAX_FILE_SIZE, **kwargs: Any):
-    """Launch with the demo's privacy settings: no share link, no run history, no monitoring."""
+    """Launch with the demo's privacy settings: no share link, no run history, no monitoring; uploads
+    in private per-upload folders (demo.guard), deleted with their session, all on shutdown."""
+    logs.install()
+    files.start_sweeper()
+    files.delete_on_shutdown()
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), guard.middleware(demo)]
     return demo.launch(
         server_name=host or default_host(), server_port=port, share=False, run_history=False,
         max_file_size=max_file_size, enable_monitoring=False, ssr_mode=False, footer_links=["api", "gradio"],
-        theme=theme(), css=CSS, **kwargs)
+        theme=theme(), css=CSS, app_kwargs=app_kwargs, **kwargs)

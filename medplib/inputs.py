@@ -18,9 +18,9 @@ from PIL import Image
 
 from .constants import ADDED_TOKENS, IMAGE_PLACEHOLDER, REGION_END, REGION_START
 from .errors import MedPLIBInputError, MedPLIBTypeError
+from .processing.limits import MAX_NEW_TOKENS
 from .processing.region_types import real_number
 
-MAX_NEW_TOKENS = 4096
 MAX_TEMPERATURE = 2.0
 # Tokens a user may not type: they would change the prompt's structure (image, turns, masks) rather than ask.
 RESERVED_TOKENS = tuple(t for t in (*ADDED_TOKENS, IMAGE_PLACEHOLDER, "<s>", "</s>", "<unk>")
@@ -56,6 +56,7 @@ class GenerationSettings:
     temperature: float = 0.0
     top_p: float | None = None
     repetition_penalty: float | None = None
+    max_time: float | None = None  # seconds; the answer ends (as it stands) when the time is up
 
     def __post_init__(self) -> None:
         n = self.max_new_tokens
@@ -78,6 +79,11 @@ class GenerationSettings:
             if r <= 0:
                 raise MedPLIBInputError(f"repetition_penalty must be > 0, got {r}")
             object.__setattr__(self, "repetition_penalty", r)
+        if self.max_time is not None:
+            t = real_number(self.max_time, "max_time")
+            if t <= 0:
+                raise MedPLIBInputError(f"max_time must be > 0 seconds, got {t}")
+            object.__setattr__(self, "max_time", t)
 
     def generate_kwargs(self) -> dict:
         """The settings as `generate` keywords (sampling only when temperature > 0)."""
@@ -89,6 +95,8 @@ class GenerationSettings:
                 out["top_p"] = self.top_p
         if self.repetition_penalty is not None:
             out["repetition_penalty"] = self.repetition_penalty
+        if self.max_time is not None:
+            out["max_time"] = self.max_time
         return {"max_new_tokens": self.max_new_tokens, **out}
 
 

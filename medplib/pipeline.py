@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -30,6 +30,7 @@ from .errors import MedPLIBInputError
 from .inputs import (GenerationSettings, check_history, check_image, check_logits_processor, check_session,
                      check_stop_event, check_text)
 from .processing.region_types import Box, Mask, Point, Stroke, region_masks
+from .processing.limits import check_request, context_length, fit_context
 from .processing.tokens import decode_answer
 from .serving.batcher import MicroBatcher
 from .streaming import AnswerStreamer, Partial
@@ -234,15 +235,22 @@ class MedPLIB:
         """`regions` (`Point` / `Box` / `Stroke` / `Mask`, their dict forms or bare HxW masks) as bool HxW masks."""
         return region_masks(regions, hw)
 
-    def _generation_inputs(self, image, question, regions, history) -> tuple[EncodedImage, dict]:
+    def _generation_inputs(self, image, question, regions, history, settings: GenerationSettings = GenerationSettings()
+                           ) -> tuple[EncodedImage, dict, GenerationSettings]:
         question = check_text(question, "question")
         history = check_history(history)
+        check_request(question, history)  # sizes, before any model work
         encoded = self.encode(image)
         masks = self.region_masks(regions, encoded.size)
+        gen = {"max_new_tokens": settings.max_new_tokens}
         try:
-            batch = self.processor(encoded.prepared, question, masks, history)
+            batch, _ = fit_context(lambda h: self.processor(encoded.prepared, question, masks, h), history, gen,
+                                   context_length(self.model.config) or 1 << 30, self.model.config.num_image_tokens)
+        except MedPLIBInputError:
+            raise
         except ValueError as err:  # region references that do not match the regions given
             raise MedPLIBInputError(f"question: {err}") from None
+        return encoded, batch, replace(settings, max_new_tokens=gen["max_new_tokens"])
         return encoded, batch
 
     def _generate(self, encoded: EncodedImage, batch: dict, settings: GenerationSettings, stop_event=None,
@@ -286,36 +294,37 @@ class MedPLIB:
     def ask(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
             history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
             top_p: float | None = None, repetition_penalty: float | None = None,
-            stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None,
-            session: Hashable | None = None) -> Answer:
+            max_time: float | None = None, stop_event: threading.Event | None = None,
+            logits_processor: Sequence[Any] | None = None, session: Hashable | None = None) -> Answer:
         """Answer one question about `image` (PIL / numpy of any bit depth / an `EncodedImage` from `encode`).
 
         `regions`: `Point(x, y)`, `Box(x1, y1, x2, y2)`, `Stroke(mask)` (outline, filled), `Mask(mask)`, their
         dict forms or bare HxW masks (at most 8), referenced in the question as <region1>, <region2>, ... (or
         <region> when there is one; a question that references none is about all of them). `history`: earlier
         (question, answer) turns about the same image, the answer an `Answer` or its text. Greedy unless
-        `temperature` > 0 (then `top_p` applies); `stop_event` ends the generation early when set; `session`
+        `temperature` > 0 (then `top_p` applies); `max_time` (seconds) or `stop_event` end it early; `session`
         (any hashable key of one conversation) keeps its KV cache so that its next turn only prefills the new
         tokens. Bad input raises `MedPLIBInputError` / `MedPLIBTypeError` naming the argument."""
-        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
+        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty, max_time)
         stop_event, logits_processor = check_stop_event(stop_event), check_logits_processor(logits_processor)
-        encoded, batch = self._generation_inputs(image, question, regions, history)
+        encoded, batch, settings = self._generation_inputs(image, question, regions, history, settings)
         return self._generate(encoded, batch, settings, stop_event, logits_processor, session=check_session(session))
 
     def stream(self, image: ImageInput, question: str, regions: Sequence[RegionInput] = (),
                history: Sequence[HistoryTurn] = (), *, max_new_tokens: int = 256, temperature: float = 0.0,
                top_p: float | None = None, repetition_penalty: float | None = None,
-               stop_event: threading.Event | None = None, logits_processor: Sequence[Any] | None = None,
+               max_time: float | None = None, stop_event: threading.Event | None = None,
+               logits_processor: Sequence[Any] | None = None,
                session: Hashable | None = None) -> Iterator[Partial | Answer]:
         """Like `ask`, but yields `Partial(text)` items as the answer grows (text cleaned exactly like
         `Answer.text`), then the final `Answer`. Arguments are checked before the first item. Closing the
         iterator early (a consumer that went away, e.g. a closed browser tab) stops the generation at the next
         token."""
-        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty)
+        settings = GenerationSettings(max_new_tokens, temperature, top_p, repetition_penalty, max_time)
         stop = check_stop_event(stop_event) or threading.Event()
         logits_processor = check_logits_processor(logits_processor)
         session = check_session(session)
-        encoded, batch = self._generation_inputs(image, question, regions, history)
+        encoded, batch, settings = self._generation_inputs(image, question, regions, history, settings)
         return self._stream(encoded, batch, settings, stop, logits_processor, session)
 
     def _stream(self, encoded, batch, settings, stop, logits_processor, session) -> Iterator[Partial | Answer]:

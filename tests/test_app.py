@@ -403,19 +403,26 @@ def test_api_regions_parsing(tmp_path):
 
 
 def test_session_files_removed_at_end(grounded):
+    from demo import files
+
     s = Session()
     s.bind(type("R", (), {"session_hash": "abc123"})())
     h.load_example(s, 0, EXAMPLES)
-    upload = sess.gradio_temp_root() / "somehash" / "upload.png"
-    upload.parent.mkdir(parents=True)
+    upload = files.new_upload_dir() / "upload.png"  # what demo.guard does with an upload
     upload.write_bytes(b"x")
     s.track(upload)
-    s.track("/etc/hostname")  # outside Gradio's temp folder: never tracked, never deleted
+    shared = sess.gradio_temp_root() / "somehash" / "upload.png"  # Gradio's cache, shared by sessions
+    shared.parent.mkdir(parents=True)
+    shared.write_bytes(b"x")
+    with pytest.raises(h.InputError):
+        s.track(shared)
+    s.track("/etc/hostname")  # outside Gradio's temp folder: the Python caller's file, never deleted
     ask(grounded, s, "Please segment the liver lesion in this image.")
     assert s.folder.is_dir() and any(s.folder.rglob("*.nii.gz"))
+    folder = s.folder
     sess.end_session("abc123")
-    assert not (sess.sessions_root() / "abc123").exists() and not upload.exists()
-    assert Path("/etc/hostname").exists()
+    assert not folder.exists() and not upload.exists()
+    assert shared.exists() and Path("/etc/hostname").exists()
 
 
 def test_notice(medplib):

@@ -16,9 +16,9 @@ from typing import Any, Union
 import numpy as np
 
 from ..errors import MedPLIBInputError, MedPLIBTypeError
+from .limits import MAX_REGIONS
 from .regions import box_region, freeform_region, point_region
 
-MAX_REGIONS = 8  # per question, as many as the app lets a user draw
 
 
 def real_number(value: Any, name: str) -> float:
