@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
-from .modeling import MedPLIBForCausalLM
+from .checkpoints.loading import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .model.modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .processing.regions import box_region, freeform_region, point_region
 from .processing.tokens import decode_answer
-from .tokenizer import load_tokenizer
+from .checkpoints.tokenizer import load_tokenizer
 
 BUILTIN = Path(__file__).resolve().parent / "assets" / "medplib-tiny"
 LLM_ONLY_QUANT_SKIP = ["router", "vision_tower", "sam", "lm_head", "mm_projector", "seg_projector", "region_adapter"]

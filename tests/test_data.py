@@ -1,4 +1,4 @@
-"""Tests for medplib.data: phantoms, question generation, MeCoVQA records (write / read), CLI."""
+"""Tests for medplib.synthetic: phantoms, question generation, MeCoVQA records (write / read), CLI."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from medplib.data import (
+from medplib.synthetic import (
     ANSWER_VOCABULARY,
     MODALITIES,
     MODALITY_STRUCTURES,
@@ -24,8 +24,8 @@ from medplib.data import (
     text_vocabulary,
     write_split,
 )
-from medplib.data.generate import main as generate_main
-from medplib.data.questions import VQA_TYPES
+from medplib.synthetic.generate import main as generate_main
+from medplib.synthetic.questions import VQA_TYPES
 
 SEEDS = range(12)
 

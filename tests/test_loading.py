@@ -11,8 +11,8 @@ from accelerate import infer_auto_device_map
 from transformers import LogitsProcessorList
 
 from medplib import MedPLIB, MedPLIBConfig, MedPLIBForCausalLM
-from medplib.checkpoint import CheckpointError, resolve
-from medplib.convert import main as convert_main
+from medplib.checkpoints.loading import CheckpointError, resolve
+from medplib.checkpoints.convert import main as convert_main
 from tests.helpers import TINY_SAM, TINY_VISION, ScriptedTokens, tiny_model, tiny_tokenizer, write_released
 
 SEG_SCRIPT_LEN = 4
@@ -202,7 +202,7 @@ def test_released_sentencepiece_tokenizer_keeps_the_original_ids(tmp_path):
     import sentencepiece as spm
 
     from medplib.constants import ADDED_TOKENS
-    from medplib.tokenizer import load_tokenizer
+    from medplib.checkpoints.tokenizer import load_tokenizer
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(["A chat between a curious human and an assistant. What modality is this image?"] * 40))

@@ -6,8 +6,8 @@ from transformers import LogitsProcessorList
 
 from medplib import MedPLIBConfig, MedPLIBForCausalLM
 from medplib.constants import IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
-from medplib.conversion import convert_keys
-from medplib.parity import main as parity_main
+from medplib.checkpoints.conversion import convert_keys
+from medplib.checkpoints.parity import main as parity_main
 from tests.helpers import ScriptedTokens
 
 SEG = 40

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from medplib import MedPLIB, MedPLIBForCausalLM
-from medplib.evaluate import main as evaluate_main, summarize, table
-from medplib.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
+from medplib.evaluation.evaluate import main as evaluate_main, summarize, table
+from medplib.evaluation.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
                              wilson_interval)
-from medplib.train import load_training_samples, main as train_main, parse_weights
+from medplib.training.cli import load_training_samples, main as train_main, parse_weights
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer

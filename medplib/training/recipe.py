@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..configuration import MedPLIBConfig
-from ..modeling import MedPLIBForCausalLM
+from ..model.configuration import MedPLIBConfig
+from ..model.modeling import MedPLIBForCausalLM
 
 
 @dataclass(frozen=True)

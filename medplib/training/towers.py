@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
-from ..modeling import MedPLIBForCausalLM
+from ..synthetic import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
+from ..model.modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from .data import ImageInputs
 

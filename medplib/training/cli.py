@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Sample, load_records, make_samples
-from .modeling import MedPLIBForCausalLM
-from .processing import MedPLIBProcessor
-from .tokenizer import load_tokenizer, train_bpe_tokenizer
-from .training.data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
-from .training.recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable, upcycle
-from .training.towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
+from ..synthetic import Sample, load_records, make_samples
+from ..model.modeling import MedPLIBForCausalLM
+from ..processing import MedPLIBProcessor
+from ..checkpoints.tokenizer import load_tokenizer, train_bpe_tokenizer
+from .data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
+from .recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable, upcycle
+from .towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
 
 def seed_everything(seed: int) -> None:
@@ -41,7 +41,7 @@ def seed_everything(seed: int) -> None:
 
 
 def corpus_for_tokenizer(samples: list[Sample]) -> list[str]:
-    from .processing import SYSTEM_TRAINING
+    from ..processing import SYSTEM_TRAINING
 
     return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + [s.question + " " + s.answer for s in samples]
 

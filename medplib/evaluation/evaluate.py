@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import Sample, load_records, make_samples
+from ..synthetic import Sample, load_records, make_samples
 from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores, wilson_interval
 
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from accelerate import Accelerator
     from accelerate.utils import gather_object
 
-    from .pipeline import MedPLIB
+    from ..pipeline import MedPLIB
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="checkpoint folder or hub id (default: the built-in model)")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .conversion import config_from_original, convert_key
-from .configuration import MedPLIBConfig
+from ..model.configuration import MedPLIBConfig
 
 OURS, RELEASED = "medplib", "released"
 INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -142,7 +142,7 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def expected_shapes(config: MedPLIBConfig) -> dict[str, tuple[int, ...]]:
-    from .modeling import MedPLIBForCausalLM
+    from ..model.modeling import MedPLIBForCausalLM
 
     with torch.device("meta"):
         model = MedPLIBForCausalLM(config)

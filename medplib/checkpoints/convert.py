@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint import RELEASED, CheckpointError, convert_released, detect_layout, resolve
+from .loading import RELEASED, CheckpointError, convert_released, detect_layout, resolve
 
 
 def main(argv: list[str] | None = None) -> int:

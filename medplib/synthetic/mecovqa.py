@@ -253,7 +253,7 @@ def load_records(json_path: Union[str, os.PathLike], image_folder: Union[str, os
 
 
 # --------------------------------------------------------------------------------------------
-# Writing (used by medplib.data.generate)
+# Writing (used by medplib.synthetic.generate)
 # --------------------------------------------------------------------------------------------
 
 def merged_mask_name(stem: str, structure: str) -> str:

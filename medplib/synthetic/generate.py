@@ -2,9 +2,9 @@
 
 CLI::
 
-    python -m medplib.data.generate --out DIR --split {train,val,test} --n N --seed S \\
+    python -m medplib.synthetic.generate --out DIR --split {train,val,test} --n N --seed S \\
         [--size 128] [--kinds vqa,region,grounding] [--per-image 1]
-    python -m medplib.data.generate --examples examples/ [--seed S] [--size 128]
+    python -m medplib.synthetic.generate --examples examples/ [--seed S] [--size 128]
 
 Image ``i`` of split ``split`` depends only on ``(seed, split, i, size)`` (NumPy ``SeedSequence``
 with the split id in its entropy), so splits are disjoint random streams and every image can be
@@ -296,7 +296,7 @@ def write_examples(out_dir: Union[str, os.PathLike] = "examples", seed: int = 0,
 # --------------------------------------------------------------------------------------------
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m medplib.data.generate",
+    ap = argparse.ArgumentParser(prog="python -m medplib.synthetic.generate",
                                  description="Generate a synthetic MeCoVQA-style dataset.")
     ap.add_argument("--out", help="output folder (gets <split>.json, images/, masks/, masks_merged/)")
     ap.add_argument("--split", choices=sorted(SPLIT_IDS), default="train")

@@ -14,7 +14,7 @@ from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
 from .configuration import MedPLIBConfig
-from .constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
+from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
 from .language_model import MedPLIBLanguageModel
 from .losses import mask_bce, mask_dice, mask_focal, mask_iou_head
 from .moe import router_aux_loss

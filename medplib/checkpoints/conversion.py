@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from .configuration import CLIP_L_336, MedPLIBConfig
+from ..model.configuration import CLIP_L_336, MedPLIBConfig
 
 # (pattern, replacement) applied in order; the first that matches wins. None drops the key on purpose.
 _KEY_RULES: list[tuple[re.Pattern, str | None]] = [
