@@ -16,18 +16,16 @@ from pathlib import Path
 
 import torch
 
-from .conversion import config_from_original, convert_key
+from ..errors import CheckpointError
 from ..model.configuration import MedPLIBConfig
+from .conversion import config_from_original, convert_key
+from .tokenizer import load_tokenizer
 
 OURS, RELEASED = "medplib", "released"
 INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 SINGLE_NAMES = ("model.safetensors", "pytorch_model.bin")
 CLIP_336_ID = "openai/clip-vit-large-patch14-336"
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "tokenizer.model", "*.txt"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, with a message saying what and why."""
 
 
 def cache_root() -> Path:
@@ -197,8 +195,6 @@ def convert_released(
     shard. CLIP comes from the checkpoint or from `vision_tower` (default the public CLIP-336); SAM from the
     checkpoint or from a SAM-Med2D `.pth`."""
     from safetensors.torch import save_file
-
-    from .tokenizer import load_tokenizer
 
     original = read_json(src / "config.json")
     tokenizer = load_tokenizer(src)

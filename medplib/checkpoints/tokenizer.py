@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import CheckpointError
 from ..processing.tokens import special_ids
 
 
@@ -14,8 +15,6 @@ def load_tokenizer(folder: str | Path):
     The class is chosen from the files, not from config.json (which AutoTokenizer would read and which
     in the released layout names a model type transformers does not know)."""
     from transformers import LlamaTokenizer, PreTrainedTokenizerFast
-
-    from .loading import CheckpointError
 
     folder = Path(folder)
     if (folder / "tokenizer.json").exists():

@@ -6,7 +6,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..processing.regions import REGION_GRID_MODES
+from ..constants import REGION_GRID_MODES
 from .sam.config import SamConfig
 
 # LLaMA-2-7B / llava-v1.5-7b numbers with the 267 MedPLIB tokens added (spec §1.4).

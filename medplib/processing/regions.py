@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..constants import REGION_GRID_MODES
 from .image import longest_side_shape, pad_center, resize_longest
 
 
@@ -58,7 +59,6 @@ def freeform_region(stroke_mask: np.ndarray) -> np.ndarray:
     return m[1:-1, 1:-1] != 2
 
 
-REGION_GRID_MODES = ("nearest", "cover")
 
 
 def region_grid(mask_hw: np.ndarray, image_size: int, patch_size: int, mode: str = "nearest") -> torch.Tensor:
