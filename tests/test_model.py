@@ -39,9 +39,9 @@ def prompt(*middle: int) -> torch.Tensor:
 
 
 def test_parity_v1(parity_v1, capsys):
-    from tests.conftest import PARITY_DIR
+    from tests.conftest import PARITY_FIXTURE
 
-    rc = parity_main([str(PARITY_DIR / "parity_tiny_v1.pt")])
+    rc = parity_main([str(PARITY_FIXTURE)])
     out = capsys.readouterr().out
     n = len(parity_v1["outputs"])
     assert f"parity: {n} passed, 0 failed" in out, out
