@@ -182,4 +182,7 @@ def test_micro_config_is_the_same_architecture():
     tok = tiny_tokenizer()
     model = MedPLIBForCausalLM(micro_config(len(tok), tok.convert_tokens_to_ids("<SEG>")))
     assert type(model.model.language_model.layers[0].mlp).__name__ == "MoEFeedForward"
-    assert isinstance(MedPLIB(model, tok).processor.clip_image_size, int)
+    vision, processor = model.config.vision_config, MedPLIB(model, tok).processor
+    assert (processor.clip_image_size, processor.patch_size) == (vision.image_size, vision.patch_size)
+    assert processor.clip_image_size < 336  # the micro size, not the 7B default
+    assert processor.sam_image_size == model.config.sam.image_size
