@@ -29,3 +29,10 @@ def parity_v1():
 @pytest.fixture(scope="session")
 def keys_7b_file():
     return _required(KEYS_7B)
+
+
+def pytest_collection_modifyitems(items):
+    # Every test in test_browser.py drives Chromium: `-m "not browser"` skips them all.
+    for item in items:
+        if item.path.name == "test_browser.py":
+            item.add_marker(pytest.mark.browser)

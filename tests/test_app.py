@@ -469,6 +469,7 @@ def server(medplib, tmp_path_factory):
     demo.close()
 
 
+@pytest.mark.slow
 def test_live_server_api(server, tmp_path):
     from gradio_client import Client, handle_file
 

@@ -27,6 +27,7 @@ def recipe_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
     summary = json.loads((recipe_run / "run_summary.json").read_text())
     stages = {s["stage"]: s for s in summary["stages"]}
@@ -42,6 +43,7 @@ def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
     assert MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl")).config.moe_num_experts == 1
 
 
+@pytest.mark.slow
 def test_encoders_stay_as_the_towers_stage_left_them(recipe_run):
     towers = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "towers")).state_dict()
     for stage in ("vl", "grounding", "moe"):
@@ -51,6 +53,7 @@ def test_encoders_stay_as_the_towers_stage_left_them(recipe_run):
                 assert torch.equal(state[key], towers[key]), (stage, key)
 
 
+@pytest.mark.slow
 def test_moe_experts_come_from_the_stage_models(recipe_run):
     vl = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl"))
     grounding = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "grounding"))
@@ -82,6 +85,7 @@ def test_upcycled_moe_starts_as_the_dense_model_and_uses_both_experts():
     torch.testing.assert_close(got, want, atol=0.02 * want.abs().max().item(), rtol=0.01)
 
 
+@pytest.mark.slow
 def test_resume_continues_an_interrupted_stage(tmp_path):
     args = ["--out", str(tmp_path), "--preset", "micro", "--stages", "vl", "--n-train", "12", "--batch-size", "4",
             "--image-size", "64", "--save-every", "4"]
@@ -121,6 +125,7 @@ def test_kinds_option_sets_each_images_turns():
         load_training_samples(args)
 
 
+@pytest.mark.slow
 def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):
     out = tmp_path / "report.json"
     assert evaluate_main(["--model", str(recipe_run / "moe"), "--synthetic", "9", "--out", str(out),
