@@ -10,7 +10,7 @@ from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluation.evaluate import main as evaluate_main, summarize, table
 from medplib.evaluation.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
                              wilson_interval)
-from medplib.training.cli import load_training_samples, main as train_main, parse_weights
+from medplib.training.cli import load_training_samples, main as train_main, parse_args, parse_weights
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
@@ -191,3 +191,14 @@ def test_micro_config_is_the_same_architecture():
     assert (processor.clip_image_size, processor.patch_size) == (vision.image_size, vision.patch_size)
     assert processor.clip_image_size < 336  # the micro size, not the 7B default
     assert processor.sam_image_size == model.config.sam.image_size
+
+
+def test_builtin_recipe_sets_the_shipped_flags_and_explicit_flags_win():
+    _, args = parse_args(["--out", "x", "--recipe", "builtin"])
+    assert (args.stages, args.total_steps, args.tower_steps, args.tower_images) == ("towers,joint,moe", 2200, 1200, 6000)
+    _, args = parse_args(["--out", "x", "--recipe", "builtin", "--total-steps", "50"])
+    assert (args.total_steps, args.tower_steps) == (50, 1200)
+    _, plain = parse_args(["--out", "x"])
+    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--recipe", "nope"])

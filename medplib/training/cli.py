@@ -1,6 +1,7 @@
 """Train MedPLIB with the multi-stage MoE recipe (or the joint baseline) on accelerate.
 
-    python -m medplib.train --out runs/tiny                          # towers -> vl -> grounding -> moe (built-in model)
+    python -m medplib.train --out runs/builtin --recipe builtin      # reproduces the built-in model
+    python -m medplib.train --out runs/tiny                          # the paper's towers -> vl -> grounding -> moe
     python -m medplib.train --out runs/joint --stages towers,joint   # ablation: one dense model, same total steps
     accelerate launch -m medplib.train ...                           # the same command on several GPUs / nodes
 
@@ -29,7 +30,7 @@ from ..model.modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from ..checkpoints.tokenizer import load_tokenizer, train_bpe_tokenizer
 from .data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
-from .recipe import PRESETS, RECIPE, STAGES, build_moe, set_trainable, upcycle
+from .recipe import PRESETS, RECIPE, RECIPES, STAGES, build_moe, set_trainable, upcycle
 from .towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
 
@@ -211,11 +212,12 @@ def save_stage(model: MedPLIBForCausalLM, tokenizer, folder: Path, accelerator) 
     accelerator.wait_for_everyone()
 
 
-def main(argv: list[str] | None = None) -> int:
-    from accelerate import Accelerator
-
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The command line; `--recipe NAME` sets the flags that made a shipped checkpoint (explicit flags win)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--recipe", choices=sorted(RECIPES),
+                        help="named recipe: 'builtin' reproduces the built-in model (medplib/assets/medplib-tiny)")
     parser.add_argument("--stages", default=",".join(RECIPE), help=f"comma list from {sorted(STAGES)}")
     parser.add_argument("--total-steps", type=int, default=2800, help="split over the stages by their shares")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -226,13 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
-    # Measured: 8 questions per image cycling vqa,region,vqa,grounding (twice the VQA turns) led after 700 steps
-    # (closed VQA 0.840 vs 0.781) but lost over the whole recipe (c11 in the model card: closed 0.873, region 0.816),
-    # so the default stays one kind of each.
     parser.add_argument("--kinds", default="vqa,region,grounding",
                         help="the cycle of sample kinds over each image's questions; a repeated kind comes more often")
-    # Measured: over-sampling side / vertical / eye (2.5 / 1.5 / 2) did not teach the tiny model laterality and cost
-    # closed VQA elsewhere (model card), so the default is the generator's own mix, as in the test sets.
     parser.add_argument("--vqa-weights", default="",
                         help="multipliers of synthetic VQA question-type frequencies, e.g. 'side=2,eye=2'")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
@@ -247,7 +244,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="phantoms for the towers stage (0: the images of the question samples)")
     parser.add_argument("--train-towers", action="store_true",
                         help="keep training the image encoders after the towers stage (the original freezes them)")
-    args = parser.parse_args(argv)
+    recipe = parser.parse_known_args(argv)[0].recipe
+    if recipe:
+        parser.set_defaults(**RECIPES[recipe])
+    return parser, parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from accelerate import Accelerator
+
+    parser, args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]

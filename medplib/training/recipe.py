@@ -79,6 +79,10 @@ def tiny_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> Med
 
 PRESETS = {"tiny": tiny_config, "micro": micro_config}
 
+# Named training recipes for `python -m medplib.train --recipe NAME`: the flags that made a shipped checkpoint.
+# "builtin" is medplib/assets/medplib-tiny: the dense `joint` model upcycled into the MoE (docs/experiments.md).
+RECIPES = {"builtin": dict(stages="towers,joint,moe", total_steps=2200, tower_steps=1200, tower_images=6000)}
+
 
 def set_trainable(model: torch.nn.Module, patterns: tuple[str, ...] | None) -> int:
     """Freeze everything whose name matches none of `patterns` (None: train all). Returns #trainable."""
