@@ -85,7 +85,7 @@ def config_from_original(
 
     The original never stored the CLIP / SAM sizes (it rebuilt them from paths): pass them for non-7B
     checkpoints; by default CLIP ViT-L/14-336 and SAM-Med2D ViT-B/256. Paths in the config
-    (`mm_vision_tower`, `pretrain_mm_mlp_adapter`) are ignored on purpose (spec §4.2).
+    (`mm_vision_tower`, `pretrain_mm_mlp_adapter`) are ignored on purpose (architecture.md §8).
     """
     text = {k: original[k] for k in _TEXT_KEYS if k in original}
     text["rope_theta"] = float(original.get("rope_theta") or 10000.0)

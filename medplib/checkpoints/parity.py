@@ -169,7 +169,7 @@ def _generation_case(model, tag, ids, regions, inp, image_features, sam_emb, res
     fcs = model.model.seg_projector(hidden)
     ours[f"{tag}_text_hidden_fcs_out"] = fcs
     selected = fcs[head[:, : hidden.shape[1]]]
-    # The fixture's generations hold no <SEG>: the original then used position -2 (spec §2.3).
+    # The fixture's generations hold no <SEG>: the original then used position -2 (architecture.md §6).
     pred = selected[:1] if selected.shape[0] else fcs[:, -2]
     ours[f"{tag}_pred_embeddings"] = pred
     ours[f"{tag}_sam_image_embeddings"] = sam_emb

@@ -4,7 +4,7 @@
     python -m medplib.evaluate --synthetic 2000 --out report.json        # built-in model, held-out synthetic set
     accelerate launch -m medplib.evaluate ...                            # data-parallel, results gathered once
 
-Scores (spec §9): grounding mIoU / mDice as unweighted per-sample means (every target mask of a sample is
+Scores (architecture.md §10): grounding mIoU / mDice as unweighted per-sample means (every target mask of a sample is
 scored, in order; a missing mask counts 0); closed VQA accuracy after normalisation; open VQA recall / F1 /
 BLEU; region VQA accuracy with the region masks actually given to the model (the original forgot them). Every
 accuracy comes with its 95 % Wilson interval.

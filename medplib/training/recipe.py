@@ -1,4 +1,4 @@
-"""The multi-stage MedPLIB recipe (spec §8) at any size, and the tiny built-in configuration.
+"""The multi-stage MedPLIB recipe (architecture.md §9) at any size, and the tiny built-in configuration.
 
 Stage 2 trains a dense model on VQA + region VQA (the visual-language expert), stage 3 continues it on
 grounding with only the MLPs and the mask head trainable (the grounding expert), stage 4 joins them into a
@@ -110,7 +110,7 @@ def _expert_source(key: str) -> tuple[int, str, str]:
 
 
 def build_moe(vl: MedPLIBForCausalLM, grounding: MedPLIBForCausalLM, num_experts: int = 2) -> MedPLIBForCausalLM:
-    """Stage 4 initialisation (spec §3.5): everything from the VL model, expert 0 <- grounding MLPs,
+    """Stage 4 initialisation (architecture.md §5): everything from the VL model, expert 0 <- grounding MLPs,
     expert 1 <- VL MLPs, the mask head (and, at tiny size, the SAM encoder trained in stage 3) from the
     grounding model; the router starts from a fresh init."""
     model, state = _empty_moe(vl, num_experts)
