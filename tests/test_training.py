@@ -1,6 +1,4 @@
-import argparse
 import json
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ from medplib import MedPLIB, MedPLIBForCausalLM
 from medplib.evaluation.evaluate import main as evaluate_main, summarize, table
 from medplib.evaluation.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
                              wilson_interval)
-from medplib.training.cli import load_training_samples, main as train_main, parse_args, parse_weights
+from medplib.training.cli import main as train_main, parse_args
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
@@ -105,24 +103,6 @@ def test_rerun_with_other_data_keeps_the_finished_stages_token_ids(tmp_path):
     vl = (tmp_path / "vl" / "tokenizer.json").read_text()
     assert (tmp_path / "grounding" / "tokenizer.json").read_text() == vl
     assert (tmp_path / "tokenizer" / "tokenizer.json").read_text() == vl
-
-
-def test_vqa_weights_option_is_parsed_and_bad_values_are_named():
-    assert parse_weights("side=2.5, eye=2,") == {"side": 2.5, "eye": 2.0}
-    assert parse_weights("") == {}
-    with pytest.raises(ValueError, match="side=lots"):
-        parse_weights("side=lots")
-
-
-def test_kinds_option_sets_each_images_turns():
-    args = argparse.Namespace(data=None, n_train=16, seed=0, image_size=64, per_image=8, vqa_weights="",
-                              kinds="vqa,region,vqa,grounding")
-    samples = load_training_samples(args)
-    assert Counter(s.kind for s in samples) == {"vqa": 8, "region": 4, "grounding": 4}
-    assert len({s.image_path for s in samples}) == 2  # 8 questions about each image
-    args.kinds = "vqa,captions"
-    with pytest.raises(ValueError, match="captions"):
-        load_training_samples(args)
 
 
 @pytest.mark.slow

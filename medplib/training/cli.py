@@ -64,20 +64,7 @@ def run_tokenizer(args, samples: list[Sample], save: bool):
 def load_training_samples(args) -> list[Sample]:
     if args.data:
         return load_records(args.data, args.image_folder)
-    return make_samples(args.n_train, seed=args.seed, size=args.image_size, kinds=args.kinds, split="train",
-                        per_image=args.per_image, vqa_weights=parse_weights(args.vqa_weights))
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """"side=2.5,eye=2" -> {"side": 2.5, "eye": 2.0}."""
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        name, _, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"--vqa-weights: expected NAME=NUMBER, got {item!r}") from None
-    return out
+    return make_samples(args.n_train, seed=args.seed, size=args.image_size, split="train", per_image=args.per_image)
 
 
 class ItemBatches:
@@ -170,12 +157,11 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, samples, images, proce
     """One language stage (vl / grounding / moe / joint) on the conversations made of its kinds of samples."""
     stage = STAGES[stage_name]
     set_trainable(model, stage.trainable)
-    if not args.train_towers:
-        freeze_towers(model)
-        if any(im.clip_features is None for im in images.values()):  # the stages of a run share the frozen encoders
-            t0 = time.time()
-            cache_tower_outputs(list(images.values()), model.to(accelerator.device))
-            print(f"cached the frozen encoders' outputs in {time.time() - t0:.1f} s")
+    freeze_towers(model)
+    if any(im.clip_features is None for im in images.values()):  # the stages of a run share the frozen encoders
+        t0 = time.time()
+        cache_tower_outputs(list(images.values()), model.to(accelerator.device))
+        print(f"cached the frozen encoders' outputs in {time.time() - t0:.1f} s")
     seed = stage_seed(args, stage_name)
     conversations = [encode_conversation(turns, images[image_key(turns[0])], processor)
                      for turns in group_conversations(samples, stage.kinds, args.max_turns, seed)]
@@ -228,10 +214,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--kinds", default="vqa,region,grounding",
-                        help="the cycle of sample kinds over each image's questions; a repeated kind comes more often")
-    parser.add_argument("--vqa-weights", default="",
-                        help="multipliers of synthetic VQA question-type frequencies, e.g. 'side=2,eye=2'")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
     parser.add_argument("--image-folder")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model of --preset size)")
@@ -242,8 +224,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--tower-batch-size", type=int, default=32)
     parser.add_argument("--tower-images", type=int, default=0,
                         help="phantoms for the towers stage (0: the images of the question samples)")
-    parser.add_argument("--train-towers", action="store_true",
-                        help="keep training the image encoders after the towers stage (the original freezes them)")
     recipe = parser.parse_known_args(argv)[0].recipe
     if recipe:
         parser.set_defaults(**RECIPES[recipe])
