@@ -32,13 +32,6 @@ _PEFT_PREFIX = "base_model.model."
 DROPPED_ON_PURPOSE = ("model.layers.*.self_attn.rotary_emb.inv_freq", "...embeddings.position_ids")
 
 
-def is_original_key(key: str) -> bool:
-    """True for names of the released layout (as opposed to ours)."""
-    key = key.removeprefix(_PEFT_PREFIX)
-    return key.startswith(("model.layers.", "model.visual_model.", "model.vision_tower.vision_tower.",
-                           "model.text_hidden_fcs.", "model.region_fea_adapter.", "model.embed_tokens."))
-
-
 def convert_key(key: str) -> str | None:
     """Original name -> our name; None for buffers we drop on purpose. Raises on unknown / LoRA keys."""
     key = key.removeprefix(_PEFT_PREFIX)
