@@ -23,7 +23,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from medplib import MedPLIB
-    from medplib.checkpoint import CheckpointError
+    from medplib.checkpoints.loading import CheckpointError
 
     try:
         medplib = MedPLIB.from_pretrained(args.model, dtype=args.dtype, quantization=args.quantization,

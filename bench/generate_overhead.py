@@ -11,7 +11,8 @@ Benchmark script (prints numbers; asserts nothing about speed). Random weights, 
     MedPLIB's MLPs are 2-expert top-1 MoE: per token one expert (a LlamaMLP of the same size) runs, so the FLOPs per
     token equal the dense LLaMA's; only the routing is extra. Also: top-level aten ops per decode step (noise-free).
 (b) Peak RSS growth of 32 vs 512 new tokens, each in a fresh subprocess (VmHWM minus the RSS just before generating),
-    ours next to bare LlamaForCausalLM.generate with the same prompt and answer lengths, and vs the expected growth: KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B.
+    ours next to bare LlamaForCausalLM.generate with the same prompt and answer lengths, and vs the expected
+    growth: KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B.
 
     python bench/generate_overhead.py --threads 1 --new-tokens 32 --repeats 7
     python bench/generate_overhead.py --skip-memory / --skip-speed

@@ -1,7 +1,8 @@
 """GPU check of the 7B MedPLIB (random bf16 weights, nothing downloaded): prefill, decode tok/s vs the HBM bandwidth
 bound, peak memory per GPU, SAM encoder + grounding decode; then a bare transformers LlamaForCausalLM with the same
 LLM dims on the same GPU(s) for an ours/bare ratio. Also batched decode throughput (batch sizes 1 / 8 / 32) and the
-follow-up time to first token with the conversation's KV cache reused (`--no-serving` skips them). Every number is printed (flushed) as soon as it is measured.
+follow-up time to first token with the conversation's KV cache reused (`--no-serving` skips them).
+Every number is printed (flushed) as soon as it is measured.
 
     python bench/gpu_check.py                # on a machine with CUDA GPUs (< 5 min on one H100)
     python bench/gpu_check.py --dry-run      # CPU: builds the 7B model on the meta device, prints the plan

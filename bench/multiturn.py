@@ -28,7 +28,7 @@ from transformers import LogitsProcessorList  # noqa: E402
 
 from medplib import MedPLIB, MedPLIBConfig, MedPLIBForCausalLM  # noqa: E402
 from medplib.pipeline import BUILTIN  # noqa: E402
-from medplib.tokenizer import load_tokenizer  # noqa: E402
+from medplib.checkpoints.tokenizer import load_tokenizer  # noqa: E402
 
 TURNS = ["What modality is this image?", "Is there an abnormality in this image?",
          "Which organ is on the left side of the image?"]

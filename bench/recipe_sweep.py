@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.time() + args.deadline_s
     with ThreadPoolExecutor(args.parallel) as pool:
         results = list(pool.map(lambda v: run_variant(v[0], v[1], args.out, args.eval, args.threads, deadline), variants))
-    print(f"\n| variant | closed VQA | open VQA | region VQA | mDice | train s | args |\n|---|---|---|---|---|---|---|")
+    print("\n| variant | closed VQA | open VQA | region VQA | mDice | train s | args |\n|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:
             print(f"| {r['name']} | {r['error']} | | | | | `{r['args']}` |")

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from medplib import MedPLIB
-from medplib.data import STRUCTURE_INFO, iter_cases, make_region_qa
-from medplib.metrics import closed_correct
+from medplib.synthetic import STRUCTURE_INFO, iter_cases, make_region_qa
+from medplib.evaluation.metrics import closed_correct
 from medplib.training.towers import dense_targets
 
 

@@ -109,7 +109,8 @@ def main(argv=None) -> None:
     medplib.enable_batching(max_batch=1)
     same = all(a.token_ids == b.token_ids for s, c in zip(seq_runs, con_runs) for a, b in zip(s[3], c[3]))
     print(f"# built-in model, CPU, {torch.get_num_threads()} threads; {args.concurrency} requests "
-          f"({sum(bool(i[2]) for i in items)} with a region), {args.min_new_tokens}-{lengths['max_new_tokens']} new tokens, {rounds} round(s); "
+          f"({sum(bool(i[2]) for i in items)} with a region), "
+          f"{args.min_new_tokens}-{lengths['max_new_tokens']} new tokens, {rounds} round(s); "
           f"batch sizes seen {sorted(set(sizes))}; answers identical to sequential: {same}")
     print(f"{'mode':<12}{'answers/s':>11}{'answers/CPU-s':>15}{'latency p50 s':>15}{'p95 s':>9}")
     wall, cpu = {}, {}

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "convert": ("medplib.convert", "convert a released-layout checkpoint into our format"),
-    "train": ("medplib.train", "train a model with the multi-stage recipe"),
-    "evaluate": ("medplib.evaluate", "evaluate a model on synthetic or MeCoVQA-format data"),
-    "generate-data": ("medplib.data.generate", "write synthetic MeCoVQA-format data"),
-    "parity": ("medplib.parity", "rerun the paths recorded from the original implementation"),
+    "convert": ("medplib.checkpoints.convert", "convert a released-layout checkpoint into our format"),
+    "train": ("medplib.training.cli", "train a model with the multi-stage recipe"),
+    "evaluate": ("medplib.evaluation.evaluate", "evaluate a model on synthetic or MeCoVQA-format data"),
+    "generate-data": ("medplib.synthetic.generate", "write synthetic MeCoVQA-format data"),
+    "parity": ("medplib.checkpoints.parity", "rerun the paths recorded from the original implementation"),
 }
 
 

@@ -13,3 +13,6 @@ IM_START, IM_END = "<im_start>", "<im_end>"
 ADDED_TOKENS = ADD_OTHERS_TOKENS + GEN_TOKENS + [IM_START, IM_END]
 SEG_TOKEN, REGION_START, REGION_END = "<SEG>", "<region>", "</region>"
 IMAGE_PLACEHOLDER = "<image>"
+
+# How a region mask reaches the CLIP patch grid (config `region_grid`; docs/architecture.md, "Regions").
+REGION_GRID_MODES = ("nearest", "cover")

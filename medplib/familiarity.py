@@ -118,7 +118,7 @@ def folder_images(folder: str | os.PathLike, limit: int) -> list[np.ndarray]:
 
 def synthetic_images(n: int, seed: int = 0) -> list[np.ndarray]:
     """The first `n` training phantoms (split `train`), the images the built-in model was trained on."""
-    from .data.generate import iter_cases
+    from .synthetic.generate import iter_cases
 
     return [case.image for _, _, case, _ in iter_cases(n, seed=seed, split="train")]
 

@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessorList
 
-from .checkpoint import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
+from .checkpoints.loading import RELEASED, CheckpointError, convert_released, converted_cache_dir, detect_layout, resolve, validate_ours
 from .familiarity import FamiliarityReference, load_for
 from .generation import GroundedRequest, PrefixCache, generate_grounded_batch
 from .io import load_image
-from .modeling import MedPLIBForCausalLM
+from .model.modeling import MedPLIBForCausalLM
 from .processing import MedPLIBProcessor, PreparedImage
 from .errors import MedPLIBInputError
 from .inputs import (GenerationSettings, check_history, check_image, check_logits_processor, check_session,
@@ -34,7 +34,7 @@ from .processing.limits import check_request, context_length, fit_context
 from .processing.tokens import decode_answer
 from .serving.batcher import MicroBatcher
 from .streaming import AnswerStreamer, Partial
-from .tokenizer import load_tokenizer
+from .checkpoints.tokenizer import load_tokenizer
 
 BUILTIN = Path(__file__).resolve().parent / "assets" / "medplib-tiny"
 ImageInput = Union[Image.Image, np.ndarray, str, os.PathLike, "EncodedImage"]

@@ -10,7 +10,7 @@ import torch
 from transformers import LogitsProcessor
 
 from medplib import MedPLIBConfig, MedPLIBForCausalLM
-from medplib.tokenizer import train_bpe_tokenizer
+from medplib.checkpoints.tokenizer import train_bpe_tokenizer
 
 CORPUS = [
     "A chat between a curious human and an artificial intelligence assistant.",

@@ -1,5 +1,5 @@
 """Run under `accelerate launch` by tests/test_multiprocess.py: a few steps of the recipe's shared training loop
-(`medplib.train.optimise`) on a tiny model; every rank writes its losses and a digest of its weights."""
+(`medplib.training.cli.optimise`) on a tiny model; every rank writes its losses and a digest of its weights."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from accelerate import Accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medplib.train import optimise  # noqa: E402
+from medplib.training.cli import optimise  # noqa: E402
 from tests.helpers import tiny_model, tiny_tokenizer  # noqa: E402
 
 

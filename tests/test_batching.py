@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, TextIteratorStreamer
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from medplib import MedPLIB
 from medplib.generation import GroundedRequest, generate_grounded_batch

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from medplib import MedPLIB
-from medplib.data import make_samples
-from medplib.metrics import closed_correct, dice_from_iou, mask_iou
+from medplib.synthetic import make_samples
+from medplib.evaluation.metrics import closed_correct, dice_from_iou, mask_iou
 from medplib.pipeline import BUILTIN
 
 

@@ -1,4 +1,4 @@
-"""Tests for medplib.data: phantoms, question generation, MeCoVQA records (write / read), CLI."""
+"""Tests for medplib.synthetic: phantoms, question generation, MeCoVQA records (write / read), CLI."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from medplib.data import (
+from medplib.synthetic import (
     ANSWER_VOCABULARY,
     MODALITIES,
     MODALITY_STRUCTURES,
@@ -24,8 +24,8 @@ from medplib.data import (
     text_vocabulary,
     write_split,
 )
-from medplib.data.generate import main as generate_main
-from medplib.data.questions import VQA_TYPES
+from medplib.synthetic.generate import main as generate_main
+from medplib.synthetic.questions import VQA_TYPES
 
 SEEDS = range(12)
 
@@ -315,19 +315,6 @@ def test_make_samples_deterministic_and_balanced():
     assert all(isinstance(s, Sample) and s.image.shape == (128, 128, 3) for s in a)
     with pytest.raises(ValueError):
         make_samples(4, kinds="vqa,nonsense")
-
-
-def test_vqa_weights_oversample_question_types_deterministically():
-    plain = make_samples(240, seed=5, kinds="vqa")
-    heavy = make_samples(240, seed=5, kinds="vqa", vqa_weights={"side": 6.0, "vertical": 6.0})
-    again = make_samples(240, seed=5, kinds="vqa", vqa_weights={"side": 6.0, "vertical": 6.0})
-    assert [(s.question, s.answer) for s in heavy] == [(s.question, s.answer) for s in again]
-    positional = lambda ss: sum(s.question_type in ("side", "vertical") for s in ss)
-    assert positional(heavy) > 2 * positional(plain) > 0
-    assert [s.image_path for s in heavy] == [s.image_path for s in plain]  # same images, other questions
-    assert all(s.question_type != "side" for s in make_samples(80, seed=5, kinds="vqa", vqa_weights={"side": 0}))
-    with pytest.raises(ValueError, match="sidez"):
-        make_samples(4, kinds="vqa", vqa_weights={"sidez": 2.0})
 
 
 def test_splits_are_disjoint():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
-from medplib.data.generate import iter_cases
+from medplib.synthetic.generate import iter_cases
 from medplib.familiarity import FILENAME, FamiliarityReference, build_reference, main
 from medplib.pipeline import MedPLIB
 from tests.helpers import ScriptedTokens, tiny_model, tiny_tokenizer

@@ -15,8 +15,8 @@ pytest.importorskip("gradio")
 
 from demo import handlers as h  # noqa: E402
 from demo.session import Session  # noqa: E402
-from medplib.data import Sample  # noqa: E402
-from medplib.evaluate import evaluate  # noqa: E402
+from medplib.synthetic import Sample  # noqa: E402
+from medplib.evaluation.evaluate import evaluate  # noqa: E402
 from medplib.io import load_image  # noqa: E402
 from tests.app_helpers import load_test_model  # noqa: E402
 

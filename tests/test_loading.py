@@ -2,7 +2,6 @@ import json
 import os
 import pickle
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -11,8 +10,8 @@ from accelerate import infer_auto_device_map
 from transformers import LogitsProcessorList
 
 from medplib import MedPLIB, MedPLIBConfig, MedPLIBForCausalLM, Partial
-from medplib.checkpoint import CheckpointError, resolve
-from medplib.convert import main as convert_main
+from medplib.checkpoints.convert import main as convert_main
+from medplib.checkpoints.loading import CheckpointError, resolve
 from tests.helpers import TINY_SAM, TINY_VISION, ScriptedTokens, tiny_model, tiny_tokenizer, write_released
 
 SEG_SCRIPT_LEN = 4
@@ -71,12 +70,10 @@ def test_closing_a_stream_stops_the_generation(tiny):
     assert isinstance(next(stream), Partial)
     stream.close()  # the consumer goes away (a closed tab)
     assert stop.is_set()
-    deadline = time.time() + 10
-    while time.time() < deadline and medplib._lock.locked():
-        time.sleep(0.01)
-    steps = script.step
-    time.sleep(0.2)
-    assert script.step == steps < 400  # generation ended early and stays ended
+    # the generation thread holds the lock until generate() returns: once it is free, no step can follow
+    assert medplib._lock.acquire(timeout=10), "the generation did not stop"
+    medplib._lock.release()
+    assert script.step < 400  # generation ended early
 
 
 def test_convert_cli_writes_our_format(tiny, capsys):
@@ -202,7 +199,7 @@ def test_released_sentencepiece_tokenizer_keeps_the_original_ids(tmp_path):
     import sentencepiece as spm
 
     from medplib.constants import ADDED_TOKENS
-    from medplib.tokenizer import load_tokenizer
+    from medplib.checkpoints.tokenizer import load_tokenizer
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(["A chat between a curious human and an assistant. What modality is this image?"] * 40))
@@ -232,7 +229,7 @@ RELEASED_7B_FILES = [
 def test_hub_patterns_fetch_one_weight_format_only():
     from fnmatch import fnmatch
 
-    from medplib.checkpoint import hub_patterns
+    from medplib.checkpoints.loading import hub_patterns
 
     def fetched(files):
         return {f for f in files if any(fnmatch(f, p) for p in hub_patterns(files))}

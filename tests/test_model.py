@@ -6,8 +6,8 @@ from transformers import LogitsProcessorList
 
 from medplib import MedPLIBConfig, MedPLIBForCausalLM
 from medplib.constants import IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
-from medplib.conversion import convert_keys
-from medplib.parity import main as parity_main
+from medplib.checkpoints.conversion import convert_keys
+from medplib.checkpoints.parity import main as parity_main
 from tests.helpers import ScriptedTokens
 
 SEG = 40
@@ -39,9 +39,9 @@ def prompt(*middle: int) -> torch.Tensor:
 
 
 def test_parity_v1(parity_v1, capsys):
-    from tests.conftest import PARITY_DIR
+    from tests.conftest import PARITY_FIXTURE
 
-    rc = parity_main([str(PARITY_DIR / "parity_tiny_v1.pt")])
+    rc = parity_main([str(PARITY_FIXTURE)])
     out = capsys.readouterr().out
     n = len(parity_v1["outputs"])
     assert f"parity: {n} passed, 0 failed" in out, out

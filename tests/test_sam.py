@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from medplib.sam import SamConfig, SamMed2D, postprocess_masks
+from medplib.model.sam import SamConfig, SamMed2D, postprocess_masks
 
 TOL = dict(atol=1e-4, rtol=1e-4)
 

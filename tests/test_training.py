@@ -1,16 +1,14 @@
-import argparse
 import json
-from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
 from medplib import MedPLIB, MedPLIBForCausalLM
-from medplib.evaluate import main as evaluate_main, summarize, table
-from medplib.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
+from medplib.evaluation.evaluate import main as evaluate_main, summarize, table
+from medplib.evaluation.metrics import (closed_correct, dice_from_iou, mask_iou, normalize_word, open_scores, sentence_bleu,
                              wilson_interval)
-from medplib.train import load_training_samples, main as train_main, parse_weights
+from medplib.training.cli import main as train_main, parse_args
 from medplib.training.recipe import build_moe, micro_config, upcycle
 from medplib.training.towers import TOWER_PREFIXES
 from tests.helpers import tiny_tokenizer
@@ -27,6 +25,7 @@ def recipe_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
     summary = json.loads((recipe_run / "run_summary.json").read_text())
     stages = {s["stage"]: s for s in summary["stages"]}
@@ -42,6 +41,7 @@ def test_recipe_lowers_the_loss_and_saves_every_stage(recipe_run):
     assert MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl")).config.moe_num_experts == 1
 
 
+@pytest.mark.slow
 def test_encoders_stay_as_the_towers_stage_left_them(recipe_run):
     towers = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "towers")).state_dict()
     for stage in ("vl", "grounding", "moe"):
@@ -51,6 +51,7 @@ def test_encoders_stay_as_the_towers_stage_left_them(recipe_run):
                 assert torch.equal(state[key], towers[key]), (stage, key)
 
 
+@pytest.mark.slow
 def test_moe_experts_come_from_the_stage_models(recipe_run):
     vl = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "vl"))
     grounding = MedPLIBForCausalLM.from_pretrained(str(recipe_run / "grounding"))
@@ -82,6 +83,7 @@ def test_upcycled_moe_starts_as_the_dense_model_and_uses_both_experts():
     torch.testing.assert_close(got, want, atol=0.02 * want.abs().max().item(), rtol=0.01)
 
 
+@pytest.mark.slow
 def test_resume_continues_an_interrupted_stage(tmp_path):
     args = ["--out", str(tmp_path), "--preset", "micro", "--stages", "vl", "--n-train", "12", "--batch-size", "4",
             "--image-size", "64", "--save-every", "4"]
@@ -103,24 +105,7 @@ def test_rerun_with_other_data_keeps_the_finished_stages_token_ids(tmp_path):
     assert (tmp_path / "tokenizer" / "tokenizer.json").read_text() == vl
 
 
-def test_vqa_weights_option_is_parsed_and_bad_values_are_named():
-    assert parse_weights("side=2.5, eye=2,") == {"side": 2.5, "eye": 2.0}
-    assert parse_weights("") == {}
-    with pytest.raises(ValueError, match="side=lots"):
-        parse_weights("side=lots")
-
-
-def test_kinds_option_sets_each_images_turns():
-    args = argparse.Namespace(data=None, n_train=16, seed=0, image_size=64, per_image=8, vqa_weights="",
-                              kinds="vqa,region,vqa,grounding")
-    samples = load_training_samples(args)
-    assert Counter(s.kind for s in samples) == {"vqa": 8, "region": 4, "grounding": 4}
-    assert len({s.image_path for s in samples}) == 2  # 8 questions about each image
-    args.kinds = "vqa,captions"
-    with pytest.raises(ValueError, match="captions"):
-        load_training_samples(args)
-
-
+@pytest.mark.slow
 def test_evaluate_writes_a_report_for_any_checkpoint(recipe_run, tmp_path, capsys):
     out = tmp_path / "report.json"
     assert evaluate_main(["--model", str(recipe_run / "moe"), "--synthetic", "9", "--out", str(out),
@@ -182,4 +167,18 @@ def test_micro_config_is_the_same_architecture():
     tok = tiny_tokenizer()
     model = MedPLIBForCausalLM(micro_config(len(tok), tok.convert_tokens_to_ids("<SEG>")))
     assert type(model.model.language_model.layers[0].mlp).__name__ == "MoEFeedForward"
-    assert isinstance(MedPLIB(model, tok).processor.clip_image_size, int)
+    vision, processor = model.config.vision_config, MedPLIB(model, tok).processor
+    assert (processor.clip_image_size, processor.patch_size) == (vision.image_size, vision.patch_size)
+    assert processor.clip_image_size < 336  # the micro size, not the 7B default
+    assert processor.sam_image_size == model.config.sam.image_size
+
+
+def test_builtin_recipe_sets_the_shipped_flags_and_explicit_flags_win():
+    _, args = parse_args(["--out", "x", "--recipe", "builtin"])
+    assert (args.stages, args.total_steps, args.tower_steps, args.tower_images) == ("towers,joint,moe", 2200, 1200, 6000)
+    _, args = parse_args(["--out", "x", "--recipe", "builtin", "--total-steps", "50"])
+    assert (args.total_steps, args.tower_steps) == (50, 1200)
+    _, plain = parse_args(["--out", "x"])
+    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--recipe", "nope"])

@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from medplib.constants import IGNORE_INDEX
-from medplib.data import MODALITIES, generate_case, make_samples
+from medplib.synthetic import MODALITIES, generate_case, make_samples
 from medplib.processing import MedPLIBProcessor
 from medplib.training.data import (cache_tower_outputs, collate, encode_conversation, group_conversations, image_key,
                                    prepare_images)
 from medplib.training.towers import N_LOCAL, TARGET_NAMES, TowerPretraining, _bce, collate_towers, dense_targets, tower_items
-from medplib.tokenizer import train_bpe_tokenizer
-from medplib.train import corpus_for_tokenizer
+from medplib.checkpoints.tokenizer import train_bpe_tokenizer
+from medplib.training.cli import corpus_for_tokenizer
 from tests.helpers import tiny_model
 
 KINDS = ("vqa", "region", "grounding")

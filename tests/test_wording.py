@@ -1,12 +1,12 @@
-"""Held-out wordings (medplib.data.wording_heldout): the same questions in other words, answers unchanged."""
+"""Held-out wordings (medplib.synthetic.wording_heldout): the same questions in other words, answers unchanged."""
 
 import numpy as np
 import pytest
 
-from medplib.data import make_samples
-from medplib.data.questions import T
-from medplib.data.wording_heldout import HELDOUT, reword, reworded
-from medplib.evaluate import main
+from medplib.synthetic import make_samples
+from medplib.synthetic.questions import T
+from medplib.synthetic.wording_heldout import HELDOUT, reword, reworded
+from medplib.evaluation.evaluate import main
 
 
 def test_every_template_key_has_held_out_phrasings_that_training_never_sees():

@@ -101,7 +101,7 @@ def generate_grounded_batch(model, requests: Sequence[GroundedRequest], prefix_c
                             **generate_kwargs) -> list:
     """Answer each request (greedy unless do_sample) and decode its masks -> one `GroundedGeneration` per request,
     its `sequences` [1, n] the row's own new ids (up to and including its EOS)."""
-    from ..modeling import GroundedGeneration
+    from ..model.modeling import GroundedGeneration
 
     if not requests:
         return []

@@ -1,4 +1,4 @@
-"""Vicuna-v1 prompt template (spec 5.1) and user-facing region references (spec 1.8, 10.6)."""
+"""Vicuna-v1 prompt template and user-facing region references (architecture.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Image normalisation and the original CLIP / SAM preprocessing (spec 6.1, 2.4)."""
+"""Image normalisation and the original CLIP / SAM preprocessing (architecture.md §3, §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Region ("pixel prompt") masks: point / box / free-form shapes and the CLIP patch grid (spec 1.6, 1.8)."""
+"""Region ("pixel prompt") masks: point / box / free-form shapes and the CLIP patch grid (architecture.md §4)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..constants import REGION_GRID_MODES
 from .image import longest_side_shape, pad_center, resize_longest
 
 
@@ -28,7 +29,7 @@ def point_region(h: int, w: int, x: float, y: float, span: int = 20) -> np.ndarr
 def box_region(h: int, w: int, x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
     """Solid box: rows y1..y2, cols x1..x2 inclusive, corners in any order, clipped to the image.
 
-    (The original demo filled the transposed box; this is the intended behaviour, spec 10.5.)
+    (The original demo filled the transposed box; this is the intended behaviour, architecture.md §4.)
     """
     _check_size(h, w)
     r0, r1 = sorted((int(round(y1)), int(round(y2))))
@@ -92,13 +93,12 @@ def freeform_region(stroke_mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(stroke.astype(np.uint8), _disk(r)) > 0
 
 
-REGION_GRID_MODES = ("nearest", "cover")
 
 
 def region_grid(mask_hw: np.ndarray, image_size: int, patch_size: int, mode: str = "nearest") -> torch.Tensor:
     """Region mask at original size -> [g, g] float 0/1 on the CLIP patch grid (g = image_size/patch).
 
-    "nearest" (the original, spec §10.4): PIL-bilinear resize of the 0/1 uint8 mask to longest side image_size
+    "nearest" (the original, architecture.md §7): PIL-bilinear resize of the 0/1 uint8 mask to longest side image_size
     (values stay 0/1), centre zero-pad, then OpenCV nearest down-sampling by 1/patch_size, which keeps only the
     top-left pixel of each patch, so a small or thin region can vanish (zero region feature).
     "cover": a patch is in the region when any region pixel's centre falls in it, after the same resize and

@@ -1,7 +1,7 @@
 """Tokenizer set-up and prompt encoding that reproduce the original MedPLIB token ids.
 
 The original encoded prompts with the transformers-4.31 *slow* LlamaTokenizer (legacy SentencePiece).
-Two of its behaviours matter for reproducing the ids the checkpoint was trained on (spec 4.5):
+Two of its behaviours matter for reproducing the ids the checkpoint was trained on (architecture.md §4):
 
 * The 267 MedPLIB tokens were added as plain strings, so the slow tokenizer stripped whitespace
   (newlines included) from both neighbouring text spans. ``<s>``/``</s>``/``<unk>`` are

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..constants import IGNORE_INDEX
-from ..data import Sample
+from ..synthetic import Sample
 from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_prompt
 
 

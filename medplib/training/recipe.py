@@ -1,4 +1,4 @@
-"""The multi-stage MedPLIB recipe (spec §8) at any size, and the tiny built-in configuration.
+"""The multi-stage MedPLIB recipe (architecture.md §9) at any size, and the tiny built-in configuration.
 
 Stage 2 trains a dense model on VQA + region VQA (the visual-language expert), stage 3 continues it on
 grounding with only the MLPs and the mask head trainable (the grounding expert), stage 4 joins them into a
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..configuration import MedPLIBConfig
-from ..modeling import MedPLIBForCausalLM
+from ..model.configuration import MedPLIBConfig
+from ..model.modeling import MedPLIBForCausalLM
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,10 @@ def tiny_config(vocab_size: int, seg_token_id: int, num_experts: int = 2) -> Med
 
 PRESETS = {"tiny": tiny_config, "micro": micro_config}
 
+# Named training recipes for `python -m medplib.train --recipe NAME`: the flags that made a shipped checkpoint.
+# "builtin" is medplib/assets/medplib-tiny: the dense `joint` model upcycled into the MoE (docs/experiments.md).
+RECIPES = {"builtin": dict(stages="towers,joint,moe", total_steps=2200, tower_steps=1200, tower_images=6000)}
+
 
 def set_trainable(model: torch.nn.Module, patterns: tuple[str, ...] | None) -> int:
     """Freeze everything whose name matches none of `patterns` (None: train all). Returns #trainable."""
@@ -107,7 +111,7 @@ def _expert_source(key: str) -> tuple[int, str, str]:
 
 
 def build_moe(vl: MedPLIBForCausalLM, grounding: MedPLIBForCausalLM, num_experts: int = 2) -> MedPLIBForCausalLM:
-    """Stage 4 initialisation (spec §3.5): everything from the VL model, expert 0 <- grounding MLPs,
+    """Stage 4 initialisation (architecture.md §5): everything from the VL model, expert 0 <- grounding MLPs,
     expert 1 <- VL MLPs, the mask head (and, at tiny size, the SAM encoder trained in stage 3) from the
     grounding model; the router starts from a fresh init."""
     model, state = _empty_moe(vl, num_experts)

@@ -1,7 +1,7 @@
 """Stage 1 stand-in for small models: pretrain the two image encoders on dense phantom labels.
 
 The 7B starts from pretrained encoders (OpenAI CLIP ViT-L/14-336 and SAM-Med2D ViT-B) and keeps them frozen
-through every stage (spec §8). No pretrained encoders exist at tiny size, so this stage gives them features
+through every stage (architecture.md §9). No pretrained encoders exist at tiny size, so this stage gives them features
 before the language model sees them: each encoder predicts, for every patch of its own grid, which phantom
 structures cover that patch (area fractions and any-pixel flags; soft-target BCE), which instances are centred
 there, whether the patch is abnormal, the image's modality and the patch's own position; CLIP also learns
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
-from ..modeling import MedPLIBForCausalLM
+from ..synthetic import MODALITIES, STRUCTURE_INFO, Case, image_path, iter_cases
+from ..model.modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from .data import ImageInputs
 

@@ -6,17 +6,17 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .processing.regions import REGION_GRID_MODES
+from ..constants import REGION_GRID_MODES
 from .sam.config import SamConfig
 
-# LLaMA-2-7B / llava-v1.5-7b numbers with the 267 MedPLIB tokens added (spec §1.4).
+# LLaMA-2-7B / llava-v1.5-7b numbers with the 267 MedPLIB tokens added (architecture.md §8).
 LLAMA_7B = dict(
     vocab_size=32267, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
     num_attention_heads=32, num_key_value_heads=32, hidden_act="silu", rms_norm_eps=1e-5,
     max_position_embeddings=4096, rope_theta=10000.0, tie_word_embeddings=False,
     bos_token_id=1, eos_token_id=2, pad_token_id=0,
 )
-# openai/clip-vit-large-patch14-336 (spec §1.3).
+# openai/clip-vit-large-patch14-336 (architecture.md §3).
 CLIP_L_336 = dict(
     hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
     image_size=336, patch_size=14, projection_dim=768, hidden_act="quick_gelu", layer_norm_eps=1e-5,
@@ -33,15 +33,15 @@ class MedPLIBConfig(PreTrainedConfig):
     r"""Configuration of [`MedPLIBForCausalLM`].
 
     Sub-configs: `text_config` (LLaMA), `vision_config` (CLIP vision tower), `sam_config` (SAM-Med2D head,
-    a plain dict of [`SamConfig`] fields). MoE settings (spec §3): `moe_num_experts` experts per MoE layer,
+    a plain dict of [`SamConfig`] fields). MoE settings (architecture.md §5): `moe_num_experts` experts per MoE layer,
     top-1 routing, `moe_layers` (None = every layer when `moe_num_experts > 1`; [] = a dense model, as in the
     stage-2/3 single-expert models). `mask_postprocess` is "original" (the crop arithmetic the released
     weights were trained with) or "exact" (geometrically correct un-padding). `region_grid` is how a region
     mask becomes CLIP patches: "nearest" (the original: one pixel per patch, small regions can vanish) or
-    "cover" (every patch the region touches; spec §10.4). `region_sampling` is "original" (bilinear samples at
+    "cover" (every patch the region touches; architecture.md §7). `region_sampling` is "original" (bilinear samples at
     index·(g−1)/g, biased to the top-left, as the released adapter was trained) or "centered" (the patches
-    themselves; spec §10.4's fix, for models trained with it). `mask_scores` off: the IoU head was never trained
-    (iou_loss_weight 0), so its outputs are not reported (`Answer.scores` entries are None).
+    themselves; the architecture.md §7 fix, for models trained with it). `mask_scores` off: the IoU head was
+    never trained (iou_loss_weight 0), so its outputs are not reported (`Answer.scores` entries are None).
     """
 
     model_type = "medplib"

@@ -1,6 +1,6 @@
 """Low-res mask logits -> masks at the original image size.
 
-"original" copies MedPLIB's `postprocess_masks` arithmetic (spec 2.6, PARITY.md): the crop is
+"original" copies MedPLIB's `postprocess_masks` arithmetic (architecture.md §6, tests/data/PARITY.md): the crop is
 computed with 256-space sizes on the low-res map, which only matches the geometry for (near)
 square images. "exact" undoes the centred SAM padding correctly.
 """

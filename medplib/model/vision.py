@@ -22,14 +22,14 @@ class TwoLayerMLP(nn.Module):
 
 def sample_region_feature(feature_map: torch.Tensor, mask: torch.Tensor, max_points: int,
                           centered: bool = False) -> torch.Tensor:
-    """Mean of bilinear samples of `feature_map` at the mask's grid points (spec §1.6, bit-faithful).
+    """Mean of bilinear samples of `feature_map` at the mask's grid points (architecture.md §4, bit-faithful).
 
     feature_map [g_h, g_w, D] (row-major patch grid), mask [g_h, g_w] -> [D].
     The original normalises points by the grid size (not size-1) and samples with align_corners=True, i.e.
     at (col*(g-1)/g, row*(g-1)/g): the adapter was trained with that offset, so it is kept. Above
     `max_points` it took a random subset; we take an evenly spaced one so answers are reproducible.
     An empty mask gives the zero vector (the original's nan_to_num of an empty mean).
-    `centered` (spec §10.4's fix, for models trained with it) samples at the patch centres themselves, i.e. the
+    `centered` (the architecture.md §7 fix, for models trained with it) samples at the patch centres themselves, i.e. the
     plain mean of the region's patch features; on an 8x8 grid the original's offset is up to 7/8 of a patch.
     """
     gh, gw, dim = feature_map.shape

@@ -369,14 +369,6 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _paint(img, mask, value):
-    """img[mask] = value (value: scalar, colour triple, or an image of the same shape)."""
-    if isinstance(value, np.ndarray) and value.shape[:2] == mask.shape:
-        img[mask] = value[mask]
-    else:
-        img[mask] = value
-
-
 def _choose_count(rng, name) -> int:
     opts = COUNT_RANGES[name]
     return int(opts[rng.integers(len(opts))])

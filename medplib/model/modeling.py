@@ -14,7 +14,7 @@ from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
 from .configuration import MedPLIBConfig
-from .constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
+from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
 from .language_model import MedPLIBLanguageModel
 from .losses import mask_bce, mask_dice, mask_focal, mask_iou_head
 from .moe import router_aux_loss
@@ -90,7 +90,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
     def encode_image(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pixel_values [B, 3, C, C] -> (raw CLIP patch features [B, P, Dv], projected [B, P, H]).
 
-        CLIP hidden state at `vision_feature_layer` (-2), CLS dropped, post_layernorm unused (spec §1.3).
+        CLIP hidden state at `vision_feature_layer` (-2), CLS dropped, post_layernorm unused (architecture.md §3).
         """
         size = self.config.vision_config.image_size
         if pixel_values.dim() != 4 or pixel_values.shape[1] != 3 or tuple(pixel_values.shape[-2:]) != (size, size):
@@ -129,7 +129,7 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         clip_features: torch.Tensor | None = None,
     ) -> MultimodalInputs:
         """Replace each IMAGE placeholder by the projected patches and each REGION placeholder by its region
-        vector, in order (spec §1.5); right-pad the batch.
+        vector, in order (architecture.md §4); right-pad the batch.
 
         input_ids [B, T] (compressed ids with -200 / -300); region_masks: per sample a [n_i, g, g] tensor
         (or list of [g, g]) in prompt order; image_features: the output of `encode_image` (to reuse a cache);
@@ -284,7 +284,7 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         """Causal-LM forward on compressed multimodal ids (one -200 per image, one -300 per region).
 
         With `seg_masks` (per sample a [n_i, H, W] GT tensor, one per <SEG> in the labels) the SEG -> mask chain
-        runs too and the mask losses are added with the config's weights (spec §2.8).
+        runs too and the mask losses are added with the config's weights (architecture.md §6).
         Precomputed encoder outputs (frozen towers) may replace the pixels: `clip_features` [B, P, Dv] for
         `pixel_values`, `sam_image_embeddings` [B, C, g, g] for `sam_pixel_values`.
         Decoding steps (plain ids, with a cache) skip the multimodal preparation.

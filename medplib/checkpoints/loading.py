@@ -16,8 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import CheckpointError
+from ..model.configuration import MedPLIBConfig
 from .conversion import config_from_original, convert_key
-from .configuration import MedPLIBConfig
+from .tokenizer import load_tokenizer
 
 OURS, RELEASED = "medplib", "released"
 INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -25,10 +27,6 @@ SINGLE_NAMES = ("model.safetensors", "pytorch_model.bin")
 CLIP_336_ID = "openai/clip-vit-large-patch14-336"
 # Everything but the weights: configs, the index, tokenizer files (SentencePiece model or tokenizer.json).
 META_PATTERNS = ["*.json", "tokenizer.model", "*.txt"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, with a message saying what and why."""
 
 
 def cache_root() -> Path:
@@ -162,7 +160,7 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def expected_shapes(config: MedPLIBConfig) -> dict[str, tuple[int, ...]]:
-    from .modeling import MedPLIBForCausalLM
+    from ..model.modeling import MedPLIBForCausalLM
 
     with torch.device("meta"):
         model = MedPLIBForCausalLM(config)
@@ -217,8 +215,6 @@ def convert_released(
     shard. CLIP comes from the checkpoint or from `vision_tower` (default the public CLIP-336); SAM from the
     checkpoint or from a SAM-Med2D `.pth`."""
     from safetensors.torch import save_file
-
-    from .tokenizer import load_tokenizer
 
     original = read_json(src / "config.json")
     tokenizer = load_tokenizer(src)

@@ -1,6 +1,6 @@
 """Check our port against outputs recorded by running the original MedPLIB.
 
-    python -m medplib.parity FIXTURE.pt [--atol 1e-4] [--rtol 1e-4]
+    python -m medplib.checkpoints.parity FIXTURE.pt [--atol 1e-4] [--rtol 1e-4]
 
 Builds our model from the fixture's config through the converter, reruns every recorded path and prints one
 line per recorded output, then `parity: N passed, M failed`. Works for fixtures of any size / seed.
@@ -15,8 +15,8 @@ from collections.abc import Callable
 import torch
 
 from .conversion import config_from_original, convert_state_dict
-from .modeling import MedPLIBForCausalLM
-from .moe import router_aux_loss
+from ..model.modeling import MedPLIBForCausalLM
+from ..model.moe import router_aux_loss
 
 
 def build_model(fixture: dict) -> MedPLIBForCausalLM:
@@ -121,7 +121,7 @@ def run_paths(model: MedPLIBForCausalLM, fixture: dict) -> dict[str, torch.Tenso
     _mask_chain(model, "c", c_fcs, sam_emb, None, None, ours, pe_name="dense_pe")
     low, iou = model.model.sam.decode(sam_emb, c_fcs, multimask_output=True)
     ours["c_low_res_masks_multimask"], ours["c_iou_predictions_multimask"] = low, iou
-    from .sam import postprocess_masks
+    from ..model.sam import postprocess_masks
 
     for name, (input_size, original_size) in inp["c_postprocess_cases"].items():
         ours[f"c_postprocess_{name}"] = postprocess_masks(
@@ -139,7 +139,7 @@ def _mask_chain(model, tag, prompts, sam_emb, resized, original_hw, ours, pe_nam
     low, iou = sam.decode(sam_emb, prompts, multimask_output=False)
     ours[f"{tag}_low_res_masks"], ours[f"{tag}_iou_predictions"] = low, iou
     if resized is not None:
-        from .sam import postprocess_masks
+        from ..model.sam import postprocess_masks
 
         ours[f"{tag}_pred_mask"] = postprocess_masks(low, resized, original_hw, mode="original",
                                                      image_size=model.config.sam.image_size)[:, 0]
@@ -169,7 +169,7 @@ def _generation_case(model, tag, ids, regions, inp, image_features, sam_emb, res
     fcs = model.model.seg_projector(hidden)
     ours[f"{tag}_text_hidden_fcs_out"] = fcs
     selected = fcs[head[:, : hidden.shape[1]]]
-    # The fixture's generations hold no <SEG>: the original then used position -2 (spec §2.3).
+    # The fixture's generations hold no <SEG>: the original then used position -2 (architecture.md §6).
     pred = selected[:1] if selected.shape[0] else fcs[:, -2]
     ours[f"{tag}_pred_embeddings"] = pred
     ours[f"{tag}_sam_image_embeddings"] = sam_emb

@@ -1,4 +1,4 @@
-"""Segmentation losses of the original (spec §2.8); each returns the mean over masks.
+"""Segmentation losses of the original (architecture.md §6); each returns the mean over masks.
 
 All take `logits` and `targets` of shape [n, H, W] (targets in {0, 1}).
 """

@@ -567,10 +567,9 @@ def make_grounding(case: Case, rng: np.random.Generator, n_targets: Optional[int
               seg_masks=[case.structures[t].copy() for t in targets])
 
 
-def make_qa(case: Case, rng: np.random.Generator, kind: str,
-            vqa_weights: Optional[Mapping[str, float]] = None) -> QA:
+def make_qa(case: Case, rng: np.random.Generator, kind: str) -> QA:
     if kind == "vqa":
-        return make_vqa(case, rng, weights=vqa_weights)
+        return make_vqa(case, rng)
     if kind == "region":
         return make_region_qa(case, rng)
     if kind == "grounding":

@@ -59,11 +59,6 @@ class SamConfig:
         """Side of the image-embedding grid (S / patch)."""
         return self.image_size // self.patch_size
 
-    @property
-    def low_res_size(self) -> int:
-        """Side of the decoder's low-res mask logits (4 x grid)."""
-        return 4 * self.grid_size
-
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for k, v in d.items():

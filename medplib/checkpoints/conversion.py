@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from .configuration import CLIP_L_336, MedPLIBConfig
+from ..model.configuration import CLIP_L_336, MedPLIBConfig
 
 # (pattern, replacement) applied in order; the first that matches wins. None drops the key on purpose.
 _KEY_RULES: list[tuple[re.Pattern, str | None]] = [
@@ -30,13 +30,6 @@ _KEY_RULES: list[tuple[re.Pattern, str | None]] = [
 _PEFT_PREFIX = "base_model.model."
 # What the converter drops on purpose (documented for users and checked by the tests).
 DROPPED_ON_PURPOSE = ("model.layers.*.self_attn.rotary_emb.inv_freq", "...embeddings.position_ids")
-
-
-def is_original_key(key: str) -> bool:
-    """True for names of the released layout (as opposed to ours)."""
-    key = key.removeprefix(_PEFT_PREFIX)
-    return key.startswith(("model.layers.", "model.visual_model.", "model.vision_tower.vision_tower.",
-                           "model.text_hidden_fcs.", "model.region_fea_adapter.", "model.embed_tokens."))
 
 
 def convert_key(key: str) -> str | None:
@@ -85,7 +78,7 @@ def config_from_original(
 
     The original never stored the CLIP / SAM sizes (it rebuilt them from paths): pass them for non-7B
     checkpoints; by default CLIP ViT-L/14-336 and SAM-Med2D ViT-B/256. Paths in the config
-    (`mm_vision_tower`, `pretrain_mm_mlp_adapter`) are ignored on purpose (spec §4.2).
+    (`mm_vision_tower`, `pretrain_mm_mlp_adapter`) are ignored on purpose (architecture.md §8).
     """
     text = {k: original[k] for k in _TEXT_KEYS if k in original}
     text["rope_theta"] = float(original.get("rope_theta") or 10000.0)

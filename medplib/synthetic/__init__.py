@@ -46,7 +46,7 @@ _GENERATE_NAMES = ("SPLIT_IDS", "case_rngs", "case_stem", "image_path", "iter_ca
 
 
 def __getattr__(name):
-    # ``generate`` is imported lazily so that ``python -m medplib.data.generate`` does not import the
+    # ``generate`` is imported lazily so that ``python -m medplib.synthetic.generate`` does not import the
     # module twice (runpy warning).
     if name in _GENERATE_NAMES:
         from . import generate

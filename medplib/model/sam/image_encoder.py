@@ -97,7 +97,7 @@ class SamMed2DAttention(nn.Module):
 
 
 class SamMed2DAdapter(nn.Module):
-    """SAM-Med2D adapter on the normed tokens x_n [B, H, W, C] (spec 2.4).
+    """SAM-Med2D adapter on the normed tokens x_n [B, H, W, C] (architecture.md §6).
 
     gate = sigmoid(MLP(mean_hw x_n)); out = LayerNorm(x_n + spatial(gate * x_n)). The skip adds
     the *un-gated* x_n; the adapter LayerNorm uses torch's default eps 1e-5.

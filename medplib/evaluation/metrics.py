@@ -1,4 +1,4 @@
-"""Metrics of the original evaluation (spec §9), with its quirks named where we keep or fix them."""
+"""Metrics of the original evaluation (architecture.md §10), with its quirks named where we keep or fix them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """MeCoVQA JSON records: the ``Sample`` type, a reader for real and synthetic files, and the
 record builder used by the synthetic generator.
 
-Record format (LLaVA style, spec section 7.2)::
+Record format (LLaVA style, as in the released MeCoVQA files)::
 
     {"id": "...", "image": "images/<stem>.png",
      "conversations": [{"from": "human", "value": "<image>\\n<question>"},
@@ -252,7 +252,7 @@ def load_records(json_path: Union[str, os.PathLike], image_folder: Union[str, os
 
 
 # --------------------------------------------------------------------------------------------
-# Writing (used by medplib.data.generate)
+# Writing (used by medplib.synthetic.generate)
 # --------------------------------------------------------------------------------------------
 
 def merged_mask_name(stem: str, structure: str) -> str:

@@ -1,4 +1,4 @@
-"""Top-1 mixture of LLaMA-MLP experts in plain torch (DeepSpeed-MoE maths, spec §3.3)."""
+"""Top-1 mixture of LLaMA-MLP experts in plain torch (DeepSpeed-MoE maths, architecture.md §5)."""
 
 from __future__ import annotations
 

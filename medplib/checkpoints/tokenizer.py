@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .processing.tokens import special_ids
+from ..errors import CheckpointError
+from ..processing.tokens import special_ids
 
 
 def load_tokenizer(folder: str | Path):
@@ -14,8 +15,6 @@ def load_tokenizer(folder: str | Path):
     The class is chosen from the files, not from config.json (which AutoTokenizer would read and which
     in the released layout names a model type transformers does not know)."""
     from transformers import LlamaTokenizer, PreTrainedTokenizerFast
-
-    from .checkpoint import CheckpointError
 
     folder = Path(folder)
     if (folder / "tokenizer.json").exists():
@@ -43,8 +42,8 @@ def train_bpe_tokenizer(texts, vocab_size: int = 600):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from .constants import ADDED_TOKENS
-    from .processing.tokens import add_medplib_tokens
+    from ..constants import ADDED_TOKENS
+    from ..processing.tokens import add_medplib_tokens
 
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")

@@ -2,9 +2,9 @@
 
 CLI::
 
-    python -m medplib.data.generate --out DIR --split {train,val,test} --n N --seed S \\
+    python -m medplib.synthetic.generate --out DIR --split {train,val,test} --n N --seed S \\
         [--size 128] [--kinds vqa,region,grounding] [--per-image 1]
-    python -m medplib.data.generate --examples examples/ [--seed S] [--size 128]
+    python -m medplib.synthetic.generate --examples examples/ [--seed S] [--size 128]
 
 Image ``i`` of split ``split`` depends only on ``(seed, split, i, size)`` (NumPy ``SeedSequence``
 with the split id in its entropy), so splits are disjoint random streams and every image can be
@@ -24,7 +24,7 @@ import time
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -96,24 +96,23 @@ def iter_cases(n_images: int, seed: int = 0, split: str = "train", size: int = 1
         yield i, case_stem(mod, split, i), generate_case(mod, rng_img, size), rng_q
 
 
-def _qas_for_case(case: Case, rng: np.random.Generator, kinds_for_case: Sequence[str],
-                  vqa_weights: Optional[Mapping[str, float]] = None) -> List[QA]:
+def _qas_for_case(case: Case, rng: np.random.Generator, kinds_for_case: Sequence[str]) -> List[QA]:
     out: List[QA] = []
     seen = set()
     for kind in kinds_for_case:
-        qa = make_qa(case, rng, kind, vqa_weights)
+        qa = make_qa(case, rng, kind)
         for _ in range(4):  # avoid exact duplicate non-region questions on one image
             key = (qa.kind, qa.question, qa.answer)
             if qa.kind == "region" or key not in seen:
                 break
-            qa = make_qa(case, rng, kind, vqa_weights)
+            qa = make_qa(case, rng, kind)
         seen.add((qa.kind, qa.question, qa.answer))
         out.append(qa)
     return out
 
 
 def _iter_items(n: int, seed: int, split: str, size: int, kinds, per_image: int,
-                modalities: Sequence[str], vqa_weights: Optional[Mapping[str, float]] = None):
+                modalities: Sequence[str]):
     kinds = _parse_kinds(kinds)
     if per_image < 1:
         raise ValueError("per_image must be >= 1")
@@ -121,7 +120,7 @@ def _iter_items(n: int, seed: int, split: str, size: int, kinds, per_image: int,
     for i, stem, case, rng_q in iter_cases(n_images, seed, split, size, modalities):
         k = min(per_image, n - i * per_image)
         kinds_i = [kinds[(i * per_image + j) % len(kinds)] for j in range(k)]
-        yield i, stem, case, _qas_for_case(case, rng_q, kinds_i, vqa_weights)
+        yield i, stem, case, _qas_for_case(case, rng_q, kinds_i)
 
 
 def _qa_to_sample(qa: QA, case: Case, stem: str, j: int) -> Sample:
@@ -133,21 +132,18 @@ def _qa_to_sample(qa: QA, case: Case, stem: str, j: int) -> Sample:
 
 
 def iter_samples(n: int, seed: int = 0, size: int = 128, kinds=KINDS, split: str = "train",
-                 per_image: int = 1, modalities: Sequence[str] = MODALITIES,
-                 vqa_weights: Optional[Mapping[str, float]] = None) -> Iterator[Sample]:
-    """Stream ``n`` in-memory Samples (``sample.image`` holds the RGB array; nothing on disk).
-    ``vqa_weights``: multipliers of VQA question-type frequencies (see ``make_vqa``)."""
-    for _i, stem, case, qas in _iter_items(n, seed, split, size, kinds, per_image, modalities, vqa_weights):
+                 per_image: int = 1, modalities: Sequence[str] = MODALITIES) -> Iterator[Sample]:
+    """Stream ``n`` in-memory Samples (``sample.image`` holds the RGB array; nothing on disk)."""
+    for _i, stem, case, qas in _iter_items(n, seed, split, size, kinds, per_image, modalities):
         for j, qa in enumerate(qas):
             yield _qa_to_sample(qa, case, stem, j)
 
 
 def make_samples(n: int, seed: int = 0, size: int = 128, kinds=KINDS, split: str = "train",
-                 per_image: int = 1, modalities: Sequence[str] = MODALITIES,
-                 vqa_weights: Optional[Mapping[str, float]] = None) -> List[Sample]:
+                 per_image: int = 1, modalities: Sequence[str] = MODALITIES) -> List[Sample]:
     """``n`` in-memory Samples, identical (text and masks) to what ``write_split`` with the same
     arguments writes and ``load_records`` reads back (except ``image_path``)."""
-    return list(iter_samples(n, seed, size, kinds, split, per_image, modalities, vqa_weights))
+    return list(iter_samples(n, seed, size, kinds, split, per_image, modalities))
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +292,7 @@ def write_examples(out_dir: Union[str, os.PathLike] = "examples", seed: int = 0,
 # --------------------------------------------------------------------------------------------
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m medplib.data.generate",
+    ap = argparse.ArgumentParser(prog="python -m medplib.synthetic.generate",
                                  description="Generate a synthetic MeCoVQA-style dataset.")
     ap.add_argument("--out", help="output folder (gets <split>.json, images/, masks/, masks_merged/)")
     ap.add_argument("--split", choices=sorted(SPLIT_IDS), default="train")
