@@ -453,7 +453,7 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         `session` key, the conversation's KV cache is reused and kept for the next turn. Batches:
         `medplib.generation.generate_grounded_batch`.
         """
-        from .generation.grounded import GroundedRequest, generate_grounded_batch
+        from ..generation.grounded import GroundedRequest, generate_grounded_batch
 
         if input_ids.shape[0] != 1:
             raise ValueError("generate_grounded takes one prompt at a time (batches: generate_grounded_batch)")
