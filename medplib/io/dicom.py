@@ -59,11 +59,11 @@ def _dicom_spacing(ds: Any, notes: list[str]) -> tuple[float, float] | None:
     return sp
 
 
-def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
+def _read_dataset(p: Path, name: str, force: bool) -> Any:
+    """Read the file as a DICOM dataset that carries image data, or raise ImageInputError."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    notes: list[str] = []
     try:
         ds = pydicom.dcmread(p, force=force)
     except InvalidDicomError as e:
@@ -82,6 +82,11 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
             f"'{name}' is a DICOM file without image data{extra}, e.g. a report, RT plan, "
             "structure set or DICOMDIR. Please upload a DICOM image."
         )
+    return ds
+
+
+def _checked_frames(ds: Any, name: str) -> int:
+    """The frame count, after checking Rows / Columns / frames against the size limits."""
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
@@ -96,6 +101,11 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
             f"'{name}' has too many frames ({frames} of {cols}×{rows}); the limit is "
             f"{limits.MAX_VOXELS / 1e6:.0f} million pixels in total."
         )
+    return frames
+
+
+def _decode_pixels(ds: Any, name: str) -> np.ndarray:
+    """The decoded, non-empty pixel array."""
     try:
         arr = ds.pixel_array
     except MemoryError as e:
@@ -113,6 +123,36 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
     arr = np.asarray(arr)
     if arr.size == 0:
         raise ImageInputError(f"'{name}' is an empty DICOM image (0 pixels).")
+    return arr
+
+
+def _modality_values(ds: Any, arr: np.ndarray) -> np.ndarray:
+    """float32 values after the modality LUT (HU for CT), or the plain rescale for odd LUTs."""
+    try:
+        from pydicom.pixels import apply_modality_lut
+
+        return np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
+    except Exception:  # odd LUTs: fall back to the plain rescale
+        slope = _first_float(ds.get("RescaleSlope")) or 1.0
+        inter = _first_float(ds.get("RescaleIntercept")) or 0.0
+        return arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+
+
+def _auto_window(ds: Any, vals: np.ndarray, is_ct: bool) -> tuple[float, float]:
+    """The file's first stored window, else the abdomen preset for CT, else the percentile range."""
+    fc, fw = _first_float(ds.get("WindowCenter")), _first_float(ds.get("WindowWidth"))
+    if fc is not None and fw is not None and fw > 0:
+        return (fc, fw)
+    if is_ct:
+        return WINDOW_PRESETS["abdomen"]
+    return percentile_window(vals)
+
+
+def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
+    notes: list[str] = []
+    ds = _read_dataset(p, name, force)
+    frames = _checked_frames(ds, name)
+    arr = _decode_pixels(ds, name)
 
     modality = str(ds.get("Modality", "") or "").strip().upper() or None
     spacing = _dicom_spacing(ds, notes)
@@ -122,23 +162,10 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
     if samples > 1 or photometric == "PALETTE COLOR":
         return _dicom_colour(ds, arr, name, spacing, modality, frames, photometric, notes)
 
-    try:
-        from pydicom.pixels import apply_modality_lut
-
-        vals = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
-    except Exception:  # odd LUTs: fall back to the plain rescale
-        slope = _first_float(ds.get("RescaleSlope")) or 1.0
-        inter = _first_float(ds.get("RescaleIntercept")) or 0.0
-        vals = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    vals = _modality_values(ds, arr)
     is_ct = modality == "CT"
     invert = photometric == "MONOCHROME1"
-    fc, fw = _first_float(ds.get("WindowCenter")), _first_float(ds.get("WindowWidth"))
-    if fc is not None and fw is not None and fw > 0:
-        auto = (fc, fw)
-    elif is_ct:
-        auto = WINDOW_PRESETS["abdomen"]
-    else:
-        auto = percentile_window(vals)
+    auto = _auto_window(ds, vals, is_ct)
 
     volume, layout, axis, n, idx = None, None, None, 1, 0
     if frames > 1 and vals.ndim == 3:

@@ -58,12 +58,10 @@ def _read_limited(p: Path, name: str, gz: bool) -> bytes:
     return out
 
 
-def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
+def _open_image(data: bytes, name: str):
+    """(nibabel image, its core shape: trailing singleton axes beyond 3 dropped), checked against the limits."""
     import nibabel as nib
-    from nibabel import orientations as ornt_mod
 
-    notes: list[str] = []
-    data = _read_limited(p, name, gz)
     ver = nifti_version(data[:600])
     cls = nib.Nifti2Image if ver == 2 else nib.Nifti1Image
     try:
@@ -87,6 +85,11 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
             f"'{name}' is too large ({n_vox / 1e6:.0f} million voxels; the limit is "
             f"{limits.MAX_VOXELS / 1e6:.0f} million)."
         )
+    return img, core
+
+
+def _read_volume(img, core: list[int], name: str) -> np.ndarray:
+    """The voxels as a float32 [X, Y, Z] volume (2D images get Z = 1) with at least one finite value."""
     dtype = img.header.get_data_dtype()
     if dtype.fields is not None or not (np.issubdtype(dtype, np.integer)
                                         or np.issubdtype(dtype, np.floating)
@@ -100,7 +103,11 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
         vol = vol[:, :, None]
     if not np.isfinite(vol).any():
         raise ImageInputError(f"'{name}' contains no finite voxel values.")
+    return vol
 
+
+def _zooms_mm(img, notes: list[str]) -> list[float]:
+    """The three voxel sizes in mm (unusable ones -> 1; an unstated unit is taken as mm, with a note)."""
     zooms = [float(z) for z in img.header.get_zooms()[:3]]
     zooms += [1.0] * (3 - len(zooms))
     zooms = [z if np.isfinite(z) and z > 0 else 1.0 for z in zooms]
@@ -109,9 +116,14 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
     if factor is None:
         factor = 1.0
         notes.append("The file does not state its spatial unit; millimetres are assumed.")
-    zooms = [z * factor for z in zooms]
+    return [z * factor for z in zooms]
 
-    # reorient to RAS (closest canonical) so that axis 2 is axial
+
+def _to_ras(img, vol: np.ndarray, zooms: list[float], notes: list[str]):
+    """(volume, zooms, affine) reoriented to RAS (closest canonical) so that axis 2 is axial; as stored, with
+    a None affine and a note, when the header's orientation is unusable."""
+    from nibabel import orientations as ornt_mod
+
     affine = None
     try:
         ornt = ornt_mod.io_orientation(img.affine)
@@ -126,12 +138,28 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
         zooms = ras_zooms
     except Exception:
         notes.append("The orientation in the header is unusable; axes are shown as stored.")
+    return vol, zooms, affine
 
+
+def _auto_window(vol: np.ndarray) -> tuple[bool, tuple[float, float]]:
+    """(looks like CT, auto window): abdomen preset for Hounsfield-like values, else the volume's percentiles."""
     finite = vol[np.isfinite(vol)] if not np.isfinite(vol).all() else vol
     sample = finite.ravel()[:: max(1, finite.size // 2_000_000)]
     vmin, vmax = float(sample.min()), float(sample.max())
     is_ct = vmin <= -900.0 and vmax >= 300.0
-    auto = WINDOW_PRESETS["abdomen"] if is_ct else percentile_window(vol)
+    return is_ct, WINDOW_PRESETS["abdomen"] if is_ct else percentile_window(vol)
+
+
+def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
+    import nibabel  # noqa: F401  (a missing nibabel fails here, before the file is read)
+
+    notes: list[str] = []
+    data = _read_limited(p, name, gz)
+    img, core = _open_image(data, name)
+    vol = _read_volume(img, core, name)
+    zooms = _zooms_mm(img, notes)
+    vol, zooms, affine = _to_ras(img, vol, zooms, notes)
+    is_ct, auto = _auto_window(vol)
 
     axis = 2
     n = int(vol.shape[axis])

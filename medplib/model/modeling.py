@@ -14,22 +14,13 @@ from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
 from .configuration import MedPLIBConfig
-from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX, REGION_TOKEN_INDEX
+from ..constants import IGNORE_INDEX, IMAGE_TOKEN_INDEX
 from .language_model import MedPLIBLanguageModel
-from .losses import mask_bce, mask_dice, mask_focal, mask_iou_head
 from .moe import router_aux_loss
 from .sam import SamMed2D, postprocess_masks
+from .seg_losses import decode_seg_masks, gather_seg_states, weighted_mask_losses
+from .splicing import MultimodalInputs, pad_batch, splice_sample
 from .vision import TwoLayerMLP, sample_region_feature
-
-
-@dataclass
-class MultimodalInputs:
-    """A batch after splicing: image patches and region vectors replace their placeholder ids."""
-
-    inputs_embeds: torch.Tensor  # [B, N, H]
-    attention_mask: torch.Tensor  # [B, N] bool
-    labels: torch.Tensor | None  # [B, N]
-    expanded_ids: torch.Tensor  # [B, N]: token ids, IMAGE/REGION placeholders, pad id after the end
 
 
 @dataclass
@@ -155,61 +146,17 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
         embeds, masks, labs, ids = [], [], [], []
         image_index = 0
         for b in range(batch):
-            sample_ids, sample_mask = input_ids[b], attention_mask[b].bool()
             sample_labels = labels[b] if labels is not None else None
-            text = self.embed_text(sample_ids)
-            region_pos = (sample_ids == REGION_TOKEN_INDEX).nonzero(as_tuple=True)[0]
-            n_regions = 0 if region_masks[b] is None else len(region_masks[b])
-            if len(region_pos) != n_regions:
-                raise ValueError(
-                    f"sample {b}: the prompt has {len(region_pos)} <region> placeholder(s) but {n_regions} region "
-                    "mask(s) were given"
-                )
-            image_pos = (sample_ids == IMAGE_TOKEN_INDEX).nonzero(as_tuple=True)[0]
-            if len(image_pos) > 1:
-                raise ValueError(f"sample {b}: only one <image> per sample is supported, found {len(image_pos)}")
-            if len(image_pos) == 0:
-                if n_regions:
-                    raise ValueError(f"sample {b}: <region> placeholders need an image")
-                embeds.append(text)
-                masks.append(sample_mask)
-                labs.append(sample_labels)
-                ids.append(sample_ids)
-                continue
-            q = int(image_pos[0])
-            if n_regions and bool((region_pos < q).any()):
-                raise ValueError(f"sample {b}: a <region> placeholder comes before the image")
-            patch_features, projected = image_features[0][image_index], image_features[1][image_index]
-            image_index += 1
-            n_patches = projected.shape[0]
-            device = text.device
-            seq = torch.cat([text[:q], projected.to(device, text.dtype), text[q + 1 :]])
-            if n_regions:
-                rmasks = region_masks[b]
-                rmasks = torch.stack(list(rmasks)) if not torch.is_tensor(rmasks) else rmasks
-                vectors = self.region_features(patch_features, rmasks).to(device, text.dtype)
-                seq = seq.index_put((region_pos.to(device) + n_patches - 1,), vectors)
+            seq, mask, lab, sample_ids, used_image = splice_sample(
+                self, b, input_ids[b], attention_mask[b].bool(), sample_labels, region_masks[b], image_features,
+                image_index,
+            )
+            image_index += used_image
             embeds.append(seq)
-            masks.append(torch.cat([sample_mask[:q], sample_mask.new_ones(n_patches), sample_mask[q + 1 :]]))
-            ids.append(torch.cat([sample_ids[:q], sample_ids.new_full((n_patches,), IMAGE_TOKEN_INDEX), sample_ids[q + 1 :]]))
-            if sample_labels is not None:
-                lab = torch.cat([sample_labels[:q], sample_labels.new_full((n_patches,), IGNORE_INDEX), sample_labels[q + 1 :]])
-                labs.append(lab.masked_fill(ids[-1] == REGION_TOKEN_INDEX, IGNORE_INDEX))
-            else:
-                labs.append(None)
-
-        length = max(e.shape[0] for e in embeds)
-        pad_id = self.config.text_config.pad_token_id or 0
-
-        def pad(t: torch.Tensor, value) -> torch.Tensor:
-            return F.pad(t, (0, 0, 0, length - t.shape[0])) if t.dim() == 2 else F.pad(t, (0, length - t.shape[0]), value=value)
-
-        return MultimodalInputs(
-            inputs_embeds=torch.stack([pad(e, 0) for e in embeds]),
-            attention_mask=torch.stack([pad(m.to(embeds[0].device), False) for m in masks]),
-            labels=torch.stack([pad(l.to(embeds[0].device), IGNORE_INDEX) for l in labs]) if labels is not None else None,
-            expanded_ids=torch.stack([pad(i.to(embeds[0].device), pad_id) for i in ids]),
-        )
+            masks.append(mask)
+            labs.append(lab)
+            ids.append(sample_ids)
+        return pad_batch(embeds, masks, labs, ids, self.config.text_config.pad_token_id or 0, labels is not None)
 
     # ---- SEG -> mask --------------------------------------------------------------------------
     def encode_sam(self, sam_pixel_values: torch.Tensor) -> torch.Tensor:
@@ -291,15 +238,9 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         """
         multimodal = None
         if inputs_embeds is None:
-            if input_ids is None:
-                raise ValueError("give input_ids or inputs_embeds")
-            if bool((input_ids < 0).any()) or any(x is not None for x in (pixel_values, image_features, clip_features)):
-                multimodal = self.model.prepare_multimodal_inputs(
-                    input_ids, attention_mask, labels, pixel_values, image_features, region_masks, clip_features
-                )
-                inputs_embeds, attention_mask, labels = multimodal.inputs_embeds, multimodal.attention_mask, multimodal.labels
-            else:
-                inputs_embeds = self.model.embed_text(input_ids)
+            inputs_embeds, attention_mask, labels, multimodal = self._embed_inputs(
+                input_ids, attention_mask, labels, pixel_values, image_features, region_masks, clip_features
+            )
         lm = self.model.language_model(
             inputs_embeds,
             attention_mask=attention_mask,
@@ -312,16 +253,8 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
         logits = self.lm_head(kept).float()
 
-        loss = ce_loss = aux_loss = None
+        loss, ce_loss, aux_loss = self._lm_loss(logits, labels, lm.router_logits)
         mask_losses = pred_masks = ious = None
-        if labels is not None and lm.router_logits and self.config.router_aux_loss_coef:
-            # Only for training: at inference it would add ~10 small ops per layer and decoding step.
-            aux_loss = sum(router_aux_loss(l) for l in lm.router_logits) * self.config.router_aux_loss_coef
-        if labels is not None:
-            ce_loss = causal_lm_loss(logits, labels.to(logits.device))
-            if aux_loss is not None:
-                ce_loss = ce_loss + aux_loss.to(ce_loss.device)
-            loss = self.config.ce_loss_weight * ce_loss
         if seg_masks is not None:
             if multimodal is None:
                 raise ValueError("seg_masks need a multimodal prompt (input_ids with the image placeholder)")
@@ -344,6 +277,32 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
             multimodal=multimodal,
         )
 
+    def _embed_inputs(self, input_ids, attention_mask, labels, pixel_values, image_features, region_masks,
+                      clip_features):
+        """-> (inputs_embeds, attention_mask, labels, MultimodalInputs or None): spliced when the ids carry
+        placeholders or image inputs are given, plain token embeddings otherwise (decoding steps)."""
+        if input_ids is None:
+            raise ValueError("give input_ids or inputs_embeds")
+        if bool((input_ids < 0).any()) or any(x is not None for x in (pixel_values, image_features, clip_features)):
+            multimodal = self.model.prepare_multimodal_inputs(
+                input_ids, attention_mask, labels, pixel_values, image_features, region_masks, clip_features
+            )
+            return multimodal.inputs_embeds, multimodal.attention_mask, multimodal.labels, multimodal
+        return self.model.embed_text(input_ids), attention_mask, labels, None
+
+    def _lm_loss(self, logits, labels, router_logits):
+        """-> (weighted loss, CE (+ router aux) loss, router aux loss); all None without labels."""
+        loss = ce_loss = aux_loss = None
+        if labels is not None and router_logits and self.config.router_aux_loss_coef:
+            # Only for training: at inference it would add ~10 small ops per layer and decoding step.
+            aux_loss = sum(router_aux_loss(l) for l in router_logits) * self.config.router_aux_loss_coef
+        if labels is not None:
+            ce_loss = causal_lm_loss(logits, labels.to(logits.device))
+            if aux_loss is not None:
+                ce_loss = ce_loss + aux_loss.to(ce_loss.device)
+            loss = self.config.ce_loss_weight * ce_loss
+        return loss, ce_loss, aux_loss
+
     def seg_token_mask(self, expanded_ids: torch.Tensor) -> torch.Tensor:
         """[B, N] -> bool [B, N]: True at each position whose *next* token is <SEG> (the state that predicts it)."""
         mask = torch.zeros_like(expanded_ids, dtype=torch.bool)
@@ -353,71 +312,11 @@ class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):
     def _mask_losses(self, hidden, expanded_ids, seg_masks, sam_pixel_values, sam_image_embeddings, sam_resized_hw):
         if sam_resized_hw is None or len(sam_resized_hw) != len(seg_masks):
             raise ValueError("sam_resized_hw must give the resized (h, w) of every sample")
-        selected = self.seg_token_mask(expanded_ids)
-        states, owners = [], []
-        for b, gt in enumerate(seg_masks):
-            found = hidden[b][selected[b].to(hidden.device)]
-            wanted = 0 if gt is None else len(gt)
-            if found.shape[0] != wanted:
-                raise ValueError(f"sample {b}: {found.shape[0]} <SEG> token(s) but {wanted} GT mask(s)")
-            states.append(found)
-            owners += [b] * wanted
-        with_masks = sorted(set(owners))
-        preds: list = [None] * len(seg_masks)
-        ious: list = [None] * len(seg_masks)
-        all_logits, all_targets, all_iou = [], [], []
-        if with_masks:
-            if sam_image_embeddings is None:
-                if sam_pixel_values is None:
-                    raise ValueError("seg_masks need sam_pixel_values or sam_image_embeddings")
-                # Only the samples that have masks go through the SAM encoder.
-                embeddings = self.model.encode_sam(sam_pixel_values[with_masks])
-            else:
-                embeddings = sam_image_embeddings[with_masks]
-            # Every mask of the batch goes through the decoder in one call, then is un-padded per sample.
-            per_mask = embeddings[[with_masks.index(b) for b in owners]]
-            prompts = self.model.seg_projector(torch.cat(states))
-            low_res, iou = self.model.sam.decode(per_mask, prompts, multimask_output=False)
-            start = 0
-            for b in with_masks:
-                gt = torch.as_tensor(seg_masks[b])
-                n = gt.shape[0]
-                logits = postprocess_masks(
-                    low_res[start : start + n], tuple(sam_resized_hw[b]), tuple(gt.shape[-2:]),
-                    mode=self.config.mask_postprocess, image_size=self.config.sam.image_size,
-                )[:, 0]
-                preds[b], ious[b] = logits, iou[start : start + n, 0]
-                all_logits.append(logits)
-                all_targets.append(gt.to(logits.device, logits.dtype))
-                all_iou.append(ious[b])
-                start += n
-        cfg = self.config
-        if not all_logits:
-            zero = hidden.sum() * 0.0
-            unscaled = {k: zero for k in ("bce", "dice", "focal", "iou")}
-        else:
-            # Masks of different samples can differ in size: mean per sample, weighted by its mask count.
-            counts = torch.tensor([l.shape[0] for l in all_logits], dtype=torch.float32, device=hidden.device)
-            weights = counts / counts.sum()
-
-            def weighted(values: list[torch.Tensor]) -> torch.Tensor:
-                return (torch.stack(values).to(weights.device) * weights).sum()
-
-            unscaled = {
-                "bce": weighted([mask_bce(l, t) for l, t in zip(all_logits, all_targets)]),
-                "dice": weighted([mask_dice(l, t) for l, t in zip(all_logits, all_targets)]),
-                "focal": weighted([mask_focal(l, t) for l, t in zip(all_logits, all_targets)]),
-                "iou": weighted([mask_iou_head(l, t, i) for l, t, i in zip(all_logits, all_targets, all_iou)]),
-            }
-        losses = {
-            "bce": cfg.bce_loss_weight * unscaled["bce"],
-            "dice": cfg.dice_loss_weight * unscaled["dice"],
-            "focal": cfg.focal_loss_weight * unscaled["focal"],
-            "iou": cfg.iou_loss_weight * unscaled["iou"],
-        }
-        losses["mask_loss"] = losses["bce"] + losses["dice"] + losses["focal"] + losses["iou"]
-        losses["unscaled"] = unscaled
-        return preds, ious, losses
+        states, owners = gather_seg_states(hidden, self.seg_token_mask(expanded_ids), seg_masks)
+        preds, ious, all_logits, all_targets, all_iou = decode_seg_masks(
+            self.model, self.config, states, owners, seg_masks, sam_pixel_values, sam_image_embeddings, sam_resized_hw
+        )
+        return preds, ious, weighted_mask_losses(self.config, hidden, all_logits, all_targets, all_iou)
 
     # ---- generation -----------------------------------------------------------------------------
     @contextmanager
