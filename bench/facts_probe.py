@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from medplib import MedPLIB
 from medplib.synthetic import STRUCTURE_INFO, iter_cases
 from medplib.synthetic.phantoms import MODALITY_STRUCTURES
-from medplib.synthetic.questions import _half_of, _side_candidates
+from medplib.synthetic.question_text import _half_of
+from medplib.synthetic.vqa_questions import _side_candidates
 from medplib.training.towers import N_LOCAL, TARGET_NAMES, dense_targets
 
 FACTS = TARGET_NAMES[N_LOCAL:]

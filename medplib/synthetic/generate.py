@@ -231,7 +231,7 @@ _EXAMPLE_SPLIT = "examples"
 
 
 def _interior_point(mask: np.ndarray) -> Tuple[int, int]:
-    from .phantoms import _dist_inside
+    from .drawing import _dist_inside
     d = _dist_inside(mask)
     y, x = np.unravel_index(int(np.argmax(d)), d.shape)
     return int(x), int(y)
