@@ -8,6 +8,8 @@ without stack traces, file-system paths or library jargon. The UI layer catches 
 
 from __future__ import annotations
 
+import html
+
 from medplib.errors import MedPLIBError
 
 # One error type for the library's file readers and the demo (handlers catch InputError).
@@ -31,3 +33,10 @@ def log_failure(err: BaseException) -> None:
         tb = tb.tb_next
     where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb is not None else "?"
     logging.getLogger("medplib.demo").error("request failed: %s at %s", type(err).__name__, where)
+
+
+def warn(message: str) -> None:
+    """A yellow toast in the UI (a Python warning outside a Gradio event)."""
+    import gradio as gr
+
+    gr.Warning(html.escape(message, quote=False))

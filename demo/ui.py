@@ -1,4 +1,4 @@
-"""The Gradio 6 Blocks app: layout, event wiring and launch settings (handlers: demo.handlers).
+"""The Gradio 6 Blocks app: layout by panel, event wiring by concern and launch settings (handlers: demo.handlers).
 
     from demo.ui import build_app, launch
     launch(build_app(MedPLIB.from_pretrained()))
@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -65,6 +66,10 @@ def to_outputs(d: dict) -> tuple:
     return tuple(out)
 
 
+# the handlers' output keys whose component has another name here ("slice" is a builtin)
+COMPONENT_OF = {"slice": "slice_", "chat": "chatbot"}
+
+
 def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[dict] | None = None) -> gr.Blocks:
     """The demo around one loaded `MedPLIB` (shared by all sessions; everything else is per session).
     ``generate_kwargs`` go into every generation call and override the UI's settings."""
@@ -73,7 +78,7 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 
     with gr.Blocks(title="MedPLIB — medical image chat & grounding", delete_cache=DELETE_CACHE,
                    analytics_enabled=False) as demo:
-        session = gr.State(Session(), delete_callback=session_delete_callback)
+        ui = SimpleNamespace(session=gr.State(Session(), delete_callback=session_delete_callback))
         gr.Markdown("# MedPLIB — ask about a medical image, its regions, and get masks",
                     elem_classes="medplib-title")
         gr.HTML(views.notice_html(medplib))
@@ -81,176 +86,19 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
         with gr.Row(equal_height=False):
             # ---------------- left: image, drawing, regions, examples ----------------
             with gr.Column(scale=5, min_width=380):
-                with gr.Tabs():
-                    with gr.Tab("Examples (synthetic, one per modality)"):
-                        gallery = gr.Gallery([(e["path"], e.get("modality", "").replace("_", "-")) for e in examples],
-                                             show_label=False, columns=4, rows=2, height=270, allow_preview=False,
-                                             interactive=False, object_fit="cover", buttons=[])
-                    with gr.Tab("Upload a file"):
-                        upload = UploadFile(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
-                                         file_count="single", height=250)
-                info = gr.Markdown(h.describe(None))
-                with gr.Row():
-                    window = gr.Dropdown(h.WINDOW_CHOICES, value="auto", label="Window", visible=False,
-                                         info="CT presets: abdomen, lung, bone, brain", min_width=140)
-                    axis = gr.Radio(list(h.AXES), value="axial", label="Slice axis", visible=False, min_width=200)
-                    slice_ = gr.Slider(1, 2, value=1, step=1, label="Slice", visible=False, min_width=200)
-                mode = gr.Radio(list(MODES), value="Box", label="A stroke marks",
-                                info="Point: the stroke's centre · Box: its bounding box · "
-                                     "Free-form: the filled shape")
-                # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
-                # the editor's toolbar breaks without it
-                editor = gr.ImageEditor(
-                    label="Draw on the image (each stroke = one region)", type="numpy", image_mode="RGBA",
-                    format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
-                    brush=gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, color_mode="fixed"),
-                    eraser=gr.Eraser(), buttons=["fullscreen"], height=520,
-                    placeholder="Pick an example or upload a file above, then draw here.")
-                with gr.Row(equal_height=False):
-                    preview = gr.Image(label="What the model sees (numbered regions)", interactive=False,
-                                       type="filepath", height=260, buttons=["fullscreen"], scale=1)
-                    with gr.Column(scale=1, min_width=200):
-                        regions = gr.HTML(views.regions_html(Session()))
-                        region_pick = gr.Dropdown([], label="Region", allow_custom_value=False)
-                        with gr.Row():
-                            insert_btn = gr.Button("Insert in question", size="sm", min_width=0)
-                            remove_btn = gr.Button("Remove", size="sm", min_width=0)
-                        with gr.Row():
-                            undo_btn = gr.Button("Undo last", size="sm", min_width=0)
-                            clear_regions_btn = gr.Button("Clear regions", size="sm", min_width=0)
+                image_panel(ui, examples)
+                region_tools(ui)
 
             # ---------------- right: chat, controls, masks ----------------
             with gr.Column(scale=6, min_width=420):
-                chatbot = gr.Chatbot(label="Conversation", height=440, feedback_options=None,
-                                     buttons=["copy"], sanitize_html=True,
-                                     placeholder="Ask about the image, about a region you drew (`<region1>`), or ask "
-                                                 "for a segmentation (*Please segment the liver lesion.*).")
-                with gr.Row():
-                    question = gr.Textbox(show_label=False, placeholder="Type a question and press Enter",
-                                          scale=5, max_lines=4, submit_btn=False)
-                    ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
-                with gr.Row():
-                    regen_btn = gr.Button("Regenerate", size="sm")
-                    clear_btn = gr.Button("Clear conversation", size="sm")
-                suggestions = gr.Dataset(components=[question], samples=[], label="Suggested questions",
-                                         samples_per_page=6)
-                with gr.Accordion("Answer settings", open=False):
-                    max_tokens = gr.Slider(8, 512, value=h.DEFAULT_MAX_NEW_TOKENS, step=8, label="Max answer tokens")
-                    temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
-                                            info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
-                with gr.Row(equal_height=False):
-                    overlay = gr.Image(label="Segmentation overlay", interactive=False, type="filepath",
-                                       height=300, buttons=["download", "fullscreen"], scale=1)
-                    with gr.Column(scale=1, min_width=220):
-                        legend = gr.HTML(views.legend_html(Session()))
-                        opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Mask opacity")
-                        contours = gr.Checkbox(value=True, label="Contours")
-                files = gr.File(label="Download masks (PNG 0/255, NIfTI 0/1 with pixel spacing)",
-                                file_count="multiple", interactive=False, height=110)
+                chat_panel(ui)
 
-        # ---------------- programmatic API (hidden components) ----------------
-        with gr.Column(visible=False, elem_id="medplib-hidden-api"):
-            api_image = UploadFile(label="image")
-            api_question = gr.Textbox(label="question")
-            api_regions = gr.JSON(value=[], label="regions")
-            api_masks = UploadFile(value=[], file_count="multiple", label="region_masks")
-            api_history = gr.JSON(value=[], label="history")
-            api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
-            api_temp = RawNumber(value=0.0, label="temperature")
-            api_answer = gr.Textbox(label="answer")
-            api_files = gr.File(file_count="multiple", label="masks")
-            api_overlay = gr.Image(type="filepath", label="overlay", format="png")
-            api_details = gr.JSON(label="details")
-            api_btn = gr.Button("ask")
-        api_state = gr.State(None, delete_callback=session_delete_callback)
-
-        outputs = {"upload": upload, "editor": editor, "preview": preview, "info": info, "window": window,
-                   "slice": slice_, "axis": axis, "regions": regions, "region_pick": region_pick, "chat": chatbot,
-                   "question": question, "overlay": overlay, "legend": legend, "files": files,
-                   "suggestions": suggestions, "session": session}
-        outs = [outputs[k] for k in h.OUTPUTS]
-
-        # Handlers return {key: value}; to_outputs maps them onto `outs`.
-        def on_upload(s, f, request: gr.Request):
-            return to_outputs(h.load_file(s, f, request))
-
-        def on_example(s, evt: gr.SelectData, request: gr.Request):
-            return to_outputs(h.load_example(s, evt.index, examples, request))
-
-        def on_window(s, w):
-            return to_outputs(h.change_window(s, w))
-
-        def on_slice(s, n, a):
-            return to_outputs(h.change_slice(s, n, a))
-
-        def on_axis(s, a):
-            return to_outputs(h.change_slice(s, 1, a))
-
-        def on_stroke(s, v, m, request: gr.Request):
-            return to_outputs(h.stroke(s, v, m, request))
-
-        def on_undo(s):
-            return to_outputs(h.undo_region(s))
-
-        def on_remove(s, label):
-            return to_outputs(h.remove_region(s, label))
-
-        def on_clear_regions(s):
-            return to_outputs(h.clear_regions(s))
-
-        def on_submit(s, q, mt, t, o, c, request: gr.Request):
-            for d in model.submit(s, q, mt, t, o, c, request=request):
-                yield to_outputs(d)
-
-        def on_regenerate(s, mt, t, o, c, request: gr.Request):
-            for d in model.regenerate(s, mt, t, o, c, request=request):
-                yield to_outputs(d)
-
-        def on_clear_chat(s):
-            return to_outputs(h.clear_chat(s))
-
-        def on_restyle(s, o, c):
-            return to_outputs(h.restyle(s, o, c))
-
-        upload.upload(on_upload, [session, upload], outs, **UI)
-        gallery.select(on_example, [session], outs, **UI)
-        window.input(on_window, [session, window], outs, **UI)
-        slice_.release(on_slice, [session, slice_, axis], outs, **UI)
-        axis.input(on_axis, [session, axis], outs, **UI)
-        editor.change(on_stroke, [session, editor, mode], outs, trigger_mode="always_last", show_progress="hidden",
-                      **UI)
-        undo_btn.click(on_undo, [session], outs, **UI)
-        remove_btn.click(on_remove, [session, region_pick], outs, **UI)
-        clear_regions_btn.click(on_clear_regions, [session], outs, **UI)
-        insert_btn.click(h.insert_reference, [question, region_pick], question, **UI)
-        ask_inputs = [session, question, max_tokens, temperature, opacity, contours]
-        question.submit(on_submit, ask_inputs, outs, **UI, **MODEL)
-        ask_btn.click(on_submit, ask_inputs, outs, **UI, **MODEL)
-        regen_btn.click(on_regenerate, [session, max_tokens, temperature, opacity, contours], outs, **UI, **MODEL)
-        clear_btn.click(on_clear_chat, [session], outs, **UI)
-        suggestions.click(lambda sample: sample[0], suggestions, question, **UI)
-        opacity.release(on_restyle, [session, opacity, contours], outs, **UI)
-        contours.input(on_restyle, [session, opacity, contours], outs, **UI)
-
-        # API: POST /ask (see API_DESCRIPTION)
-        def api_ask(image, question, regions, region_masks, history, max_new_tokens, temperature, state,
-                    request: gr.Request):
-            try:
-                yield from model.api_ask(image, question, regions, region_masks, history, max_new_tokens,
-                                         temperature, state, request)
-            except (h.InputError, RuntimeError) as err:
-                raise gr.Error(str(err), print_exception=False) from None
-            except Exception as err:  # noqa: BLE001 - any other failure: a sentence, nothing of its wording
-                if is_user_error(err):
-                    raise gr.Error(f"Cannot ask that: {str(err).rstrip('.')}.", print_exception=False) from None
-                log_failure(err)
-                raise gr.Error("The request failed. Please check the inputs and try again.",
-                               print_exception=False) from None
-
-        api_btn.click(api_ask, inputs=[api_image, api_question, api_regions, api_masks, api_history, api_max,
-                                       api_temp, api_state],
-                      outputs=[api_answer, api_files, api_overlay, api_details, api_state],
-                      api_name="ask", api_description=API_DESCRIPTION, **MODEL)
+        api_components(ui)  # programmatic API (hidden components)
+        outs = [getattr(ui, COMPONENT_OF.get(k, k)) for k in h.OUTPUTS]
+        wire_image_events(ui, outs, examples)
+        wire_region_events(ui, outs)
+        wire_chat_events(ui, outs, model)
+        wire_api(ui, model)
 
         def on_unload(request: gr.Request):
             end_session(getattr(request, "session_hash", None))
@@ -259,6 +107,196 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 
     demo.queue(max_size=64, default_concurrency_limit=8)
     return demo
+
+
+def image_panel(ui: SimpleNamespace, examples: list[dict]) -> None:
+    """Examples, upload, image info, CT window / slice controls, stroke mode and the drawing editor."""
+    with gr.Tabs():
+        with gr.Tab("Examples (synthetic, one per modality)"):
+            ui.gallery = gr.Gallery([(e["path"], e.get("modality", "").replace("_", "-")) for e in examples],
+                                    show_label=False, columns=4, rows=2, height=270, allow_preview=False,
+                                    interactive=False, object_fit="cover", buttons=[])
+        with gr.Tab("Upload a file"):
+            ui.upload = UploadFile(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
+                                   file_count="single", height=250)
+    ui.info = gr.Markdown(h.describe(None))
+    with gr.Row():
+        ui.window = gr.Dropdown(h.WINDOW_CHOICES, value="auto", label="Window", visible=False,
+                                info="CT presets: abdomen, lung, bone, brain", min_width=140)
+        ui.axis = gr.Radio(list(h.AXES), value="axial", label="Slice axis", visible=False, min_width=200)
+        ui.slice_ = gr.Slider(1, 2, value=1, step=1, label="Slice", visible=False, min_width=200)
+    ui.mode = gr.Radio(list(MODES), value="Box", label="A stroke marks",
+                       info="Point: the stroke's centre · Box: its bounding box · "
+                            "Free-form: the filled shape")
+    # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
+    # the editor's toolbar breaks without it
+    ui.editor = gr.ImageEditor(
+        label="Draw on the image (each stroke = one region)", type="numpy", image_mode="RGBA",
+        format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
+        brush=gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, color_mode="fixed"),
+        eraser=gr.Eraser(), buttons=["fullscreen"], height=520,
+        placeholder="Pick an example or upload a file above, then draw here.")
+
+
+def region_tools(ui: SimpleNamespace) -> None:
+    """The numbered-regions preview, the region list and its buttons."""
+    with gr.Row(equal_height=False):
+        ui.preview = gr.Image(label="What the model sees (numbered regions)", interactive=False,
+                              type="filepath", height=260, buttons=["fullscreen"], scale=1)
+        with gr.Column(scale=1, min_width=200):
+            ui.regions = gr.HTML(views.regions_html(Session()))
+            ui.region_pick = gr.Dropdown([], label="Region", allow_custom_value=False)
+            with gr.Row():
+                ui.insert_btn = gr.Button("Insert in question", size="sm", min_width=0)
+                ui.remove_btn = gr.Button("Remove", size="sm", min_width=0)
+            with gr.Row():
+                ui.undo_btn = gr.Button("Undo last", size="sm", min_width=0)
+                ui.clear_regions_btn = gr.Button("Clear regions", size="sm", min_width=0)
+
+
+def chat_panel(ui: SimpleNamespace) -> None:
+    """Conversation, question box and buttons, suggestions, answer settings, overlay, legend and mask files."""
+    ui.chatbot = gr.Chatbot(label="Conversation", height=440, feedback_options=None,
+                            buttons=["copy"], sanitize_html=True,
+                            placeholder="Ask about the image, about a region you drew (`<region1>`), or ask "
+                                        "for a segmentation (*Please segment the liver lesion.*).")
+    with gr.Row():
+        ui.question = gr.Textbox(show_label=False, placeholder="Type a question and press Enter",
+                                 scale=5, max_lines=4, submit_btn=False)
+        ui.ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+    with gr.Row():
+        ui.regen_btn = gr.Button("Regenerate", size="sm")
+        ui.clear_btn = gr.Button("Clear conversation", size="sm")
+    ui.suggestions = gr.Dataset(components=[ui.question], samples=[], label="Suggested questions",
+                                samples_per_page=6)
+    with gr.Accordion("Answer settings", open=False):
+        ui.max_tokens = gr.Slider(8, 512, value=h.DEFAULT_MAX_NEW_TOKENS, step=8, label="Max answer tokens")
+        ui.temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
+                                   info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
+    with gr.Row(equal_height=False):
+        ui.overlay = gr.Image(label="Segmentation overlay", interactive=False, type="filepath",
+                              height=300, buttons=["download", "fullscreen"], scale=1)
+        with gr.Column(scale=1, min_width=220):
+            ui.legend = gr.HTML(views.legend_html(Session()))
+            ui.opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Mask opacity")
+            ui.contours = gr.Checkbox(value=True, label="Contours")
+    ui.files = gr.File(label="Download masks (PNG 0/255, NIfTI 0/1 with pixel spacing)",
+                       file_count="multiple", interactive=False, height=110)
+
+
+def api_components(ui: SimpleNamespace) -> None:
+    """The hidden inputs and outputs of the /ask endpoint, and its own session state."""
+    with gr.Column(visible=False, elem_id="medplib-hidden-api"):
+        ui.api_image = UploadFile(label="image")
+        ui.api_question = gr.Textbox(label="question")
+        ui.api_regions = gr.JSON(value=[], label="regions")
+        ui.api_masks = UploadFile(value=[], file_count="multiple", label="region_masks")
+        ui.api_history = gr.JSON(value=[], label="history")
+        ui.api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
+        ui.api_temp = RawNumber(value=0.0, label="temperature")
+        ui.api_answer = gr.Textbox(label="answer")
+        ui.api_files = gr.File(file_count="multiple", label="masks")
+        ui.api_overlay = gr.Image(type="filepath", label="overlay", format="png")
+        ui.api_details = gr.JSON(label="details")
+        ui.api_btn = gr.Button("ask")
+    ui.api_state = gr.State(None, delete_callback=session_delete_callback)
+
+
+# Handlers return {key: value}; to_outputs maps them onto `outs` (the components in h.OUTPUTS order).
+def wire_image_events(ui: SimpleNamespace, outs: list, examples: list[dict]) -> None:
+    """Upload, example pick, CT window, slice and axis."""
+    def on_upload(s, f, request: gr.Request):
+        return to_outputs(h.load_file(s, f, request))
+
+    def on_example(s, evt: gr.SelectData, request: gr.Request):
+        return to_outputs(h.load_example(s, evt.index, examples, request))
+
+    def on_window(s, w):
+        return to_outputs(h.change_window(s, w))
+
+    def on_slice(s, n, a):
+        return to_outputs(h.change_slice(s, n, a))
+
+    def on_axis(s, a):
+        return to_outputs(h.change_slice(s, 1, a))
+
+    ui.upload.upload(on_upload, [ui.session, ui.upload], outs, **UI)
+    ui.gallery.select(on_example, [ui.session], outs, **UI)
+    ui.window.input(on_window, [ui.session, ui.window], outs, **UI)
+    ui.slice_.release(on_slice, [ui.session, ui.slice_, ui.axis], outs, **UI)
+    ui.axis.input(on_axis, [ui.session, ui.axis], outs, **UI)
+
+
+def wire_region_events(ui: SimpleNamespace, outs: list) -> None:
+    """Strokes, undo / remove / clear regions, insert a reference."""
+    def on_stroke(s, v, m, request: gr.Request):
+        return to_outputs(h.stroke(s, v, m, request))
+
+    def on_undo(s):
+        return to_outputs(h.undo_region(s))
+
+    def on_remove(s, label):
+        return to_outputs(h.remove_region(s, label))
+
+    def on_clear_regions(s):
+        return to_outputs(h.clear_regions(s))
+
+    ui.editor.change(on_stroke, [ui.session, ui.editor, ui.mode], outs, trigger_mode="always_last",
+                     show_progress="hidden", **UI)
+    ui.undo_btn.click(on_undo, [ui.session], outs, **UI)
+    ui.remove_btn.click(on_remove, [ui.session, ui.region_pick], outs, **UI)
+    ui.clear_regions_btn.click(on_clear_regions, [ui.session], outs, **UI)
+    ui.insert_btn.click(h.insert_reference, [ui.question, ui.region_pick], ui.question, **UI)
+
+
+def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) -> None:
+    """Ask (Enter or button), regenerate, clear, suggestions, overlay style; the model events share MODEL."""
+    def on_submit(s, q, mt, t, o, c, request: gr.Request):
+        for d in model.submit(s, q, mt, t, o, c, request=request):
+            yield to_outputs(d)
+
+    def on_regenerate(s, mt, t, o, c, request: gr.Request):
+        for d in model.regenerate(s, mt, t, o, c, request=request):
+            yield to_outputs(d)
+
+    def on_clear_chat(s):
+        return to_outputs(h.clear_chat(s))
+
+    def on_restyle(s, o, c):
+        return to_outputs(h.restyle(s, o, c))
+
+    ask_inputs = [ui.session, ui.question, ui.max_tokens, ui.temperature, ui.opacity, ui.contours]
+    ui.question.submit(on_submit, ask_inputs, outs, **UI, **MODEL)
+    ui.ask_btn.click(on_submit, ask_inputs, outs, **UI, **MODEL)
+    ui.regen_btn.click(on_regenerate, [ui.session, ui.max_tokens, ui.temperature, ui.opacity, ui.contours], outs,
+                       **UI, **MODEL)
+    ui.clear_btn.click(on_clear_chat, [ui.session], outs, **UI)
+    ui.suggestions.click(lambda sample: sample[0], ui.suggestions, ui.question, **UI)
+    ui.opacity.release(on_restyle, [ui.session, ui.opacity, ui.contours], outs, **UI)
+    ui.contours.input(on_restyle, [ui.session, ui.opacity, ui.contours], outs, **UI)
+
+
+def wire_api(ui: SimpleNamespace, model: h.ModelHandlers) -> None:
+    """API: POST /ask (see API_DESCRIPTION)."""
+
+    def api_ask(image, question, regions, region_masks, history, max_new_tokens, temperature, state,
+                request: gr.Request):
+        try:
+            yield from model.api_ask(image, question, regions, region_masks, history, max_new_tokens,
+                                     temperature, state, request)
+        except (h.InputError, RuntimeError) as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        except Exception as err:  # noqa: BLE001 - any other failure: a sentence, nothing of its wording
+            if is_user_error(err):
+                raise gr.Error(f"Cannot ask that: {str(err).rstrip('.')}.", print_exception=False) from None
+            log_failure(err)
+            raise gr.Error("The request failed. Please check the inputs and try again.",
+                           print_exception=False) from None
+
+    ui.api_btn.click(api_ask, inputs=[ui.api_image, ui.api_question, ui.api_regions, ui.api_masks, ui.api_history,
+                                      ui.api_max, ui.api_temp, ui.api_state],
+                     outputs=[ui.api_answer, ui.api_files, ui.api_overlay, ui.api_details, ui.api_state],
+                     api_name="ask", api_description=API_DESCRIPTION, **MODEL)
 
 
 class UploadFile(gr.File):
