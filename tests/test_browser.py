@@ -4,7 +4,6 @@ it, ask for a segmentation; the answer, the overlay and the legend must appear. 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +34,7 @@ def live_app(tmp_path_factory):
 
 
 def test_draw_ask_and_segment(live_app, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     url, forced = live_app
@@ -52,20 +52,28 @@ def test_draw_ask_and_segment(live_app, tmp_path):
             page.locator("button.thumbnail-item").first.click()
             page.wait_for_selector("text=ct.png", timeout=60_000)
             page.wait_for_selector("text=What is the main abnormal finding in this image?", timeout=30_000)
-            time.sleep(1.5)  # the editor finishes loading the picture
+            page.wait_for_function("() => { const c = document.querySelector('canvas');"
+                                   " return c && c.getBoundingClientRect().width > 0; }", timeout=30_000)
 
-            # draw one stroke in Box mode (few moves: software rendering is slow)
+            # draw one stroke in Box mode (few moves: software rendering is slow); a stroke that lands before the
+            # editor has placed the picture is not registered, so draw again until the region list shows one
             canvas = page.locator("canvas").first
             canvas.scroll_into_view_if_needed()
-            bb = canvas.bounding_box()
-            x0, y0 = bb["x"] + bb["width"] * 0.35, bb["y"] + bb["height"] * 0.3
-            x1, y1 = bb["x"] + bb["width"] * 0.55, bb["y"] + bb["height"] * 0.45
-            page.mouse.move(x0, y0)
-            page.mouse.down()
-            page.mouse.move(x1, y0)
-            page.mouse.move(x1, y1)
-            page.mouse.up()
-            page.wait_for_selector(".medplib-regions li", timeout=90_000)
+            for attempt in range(3):
+                bb = canvas.bounding_box()
+                x0, y0 = bb["x"] + bb["width"] * 0.35, bb["y"] + bb["height"] * 0.3
+                x1, y1 = bb["x"] + bb["width"] * 0.55, bb["y"] + bb["height"] * 0.45
+                page.mouse.move(x0, y0)
+                page.mouse.down()
+                page.mouse.move(x1, y0)
+                page.mouse.move(x1, y1)
+                page.mouse.up()
+                try:
+                    page.wait_for_selector(".medplib-regions li", timeout=45_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 2:
+                        raise
             assert "Box" in page.locator(".medplib-regions").inner_text()
 
             # a region question, with the model's own answer
@@ -92,7 +100,8 @@ def test_draw_ask_and_segment(live_app, tmp_path):
             text = page.evaluate("() => document.body.innerText")
             assert text.count("ct_mask1") >= 2  # the mask downloads: PNG and NIfTI
             assert "<SEG>" not in page.locator(".medplib-answer").last.inner_text()
-            time.sleep(1)
+            page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)",
+                                   timeout=30_000)
             shot = tmp_path / "app.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
