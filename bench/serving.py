@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from transformers import LogitsProcessorList, MinLengthLogitsProcessor  # noqa: E402
 
 from medplib import MedPLIB  # noqa: E402
 
@@ -92,8 +93,11 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rounds = 1 if args.quick else args.rounds
-    lengths = dict(max_new_tokens=max(args.new_tokens, args.min_new_tokens), min_new_tokens=args.min_new_tokens)
     medplib = MedPLIB.from_pretrained()
+    lengths = dict(max_new_tokens=max(args.new_tokens, args.min_new_tokens))
+    if args.min_new_tokens:  # one shared processor object, so that requests still batch together
+        lengths["logits_processor"] = LogitsProcessorList(
+            [MinLengthLogitsProcessor(args.min_new_tokens, eos_token_id=medplib.tokenizer.eos_token_id)])
     items = workload(medplib, args.concurrency)
     sequential(medplib, items, lengths)  # warm-up; also caches each image's SAM embedding for both modes
     seq_runs, con_runs, sizes = [], [], []

@@ -1,5 +1,10 @@
 """Run under `accelerate launch` by tests/test_multiprocess.py: a few steps of the recipe's shared training loop
-(`medplib.training.cli.optimise`) on a tiny model; every rank writes its losses and a digest of its weights."""
+(`medplib.training.cli.optimise`) on a tiny model; every rank writes its losses and a digest of its weights.
+
+The stage is the awkward kind for DDP: a 2-expert top-1 MoE whose router starts at zero (every token of the first
+step goes to expert 0, so expert 1 gets no gradient; later steps route per token, differently on each rank) and a
+trainable `seg_projector` that the text-only loss never reaches, as in a grounding stage's batch without <SEG>.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from accelerate import Accelerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medplib.training.cli import optimise  # noqa: E402
+from medplib.training.cli import make_accelerator, optimise  # noqa: E402
 from tests.helpers import tiny_model, tiny_tokenizer  # noqa: E402
 
 
 def main(out: Path) -> None:
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     tok = tiny_tokenizer()
-    # Same seed on every rank (as the recipe's seed_everything). Dense MLPs and only the LLM trainable: DDP as
-    # launched here (no find_unused_parameters) needs every trainable parameter to get a gradient each step.
-    model = tiny_model(tok, moe_num_experts=1).train()
+    model = tiny_model(tok, moe_num_experts=2).train()  # same seed on every rank (as the recipe's seed_everything)
     for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(("model.language_model.", "lm_head.")))
+        p.requires_grad_(name.startswith(("model.language_model.", "lm_head.", "model.seg_projector.")))
+        if name.endswith("mlp.router.weight"):
+            torch.nn.init.zeros_(p)  # ties: argmax picks expert 0 for every token
     g = torch.Generator().manual_seed(1 + accelerator.process_index)  # each rank its own data shard
 
     def batches():

@@ -41,6 +41,8 @@ def test_two_process_evaluation_gives_the_one_process_report(tmp_path):
 
 
 def test_two_process_training_keeps_ranks_in_sync(tmp_path):
+    """A MoE stage with an expert and a head that get no gradient (the worker's docstring): DDP only runs it with
+    `find_unused_parameters` (medplib.training.cli.make_accelerator); without, step 2 fails on both ranks."""
     launch([str(ROOT / "tests" / "multiprocess_worker.py"), str(tmp_path)], tmp_path, n=2)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["world"] == 2 for r in ranks)

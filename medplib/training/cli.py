@@ -148,6 +148,16 @@ def optimise(stage_name: str, module: torch.nn.Module, batches, loss_fn, out: Pa
     }
 
 
+def make_accelerator():
+    """The Accelerator of every training run. Under DDP (`accelerate launch`, more than one process) a trainable
+    parameter may get no gradient in a step: the expert a top-1 MoE routes none of the batch's tokens to, the
+    seg_projector / region adapter in a batch without <SEG> / regions. DDP must look for those each step (the
+    traversal costs little next to the step), or the next step fails waiting for their gradients."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
+    return Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+
+
 def stage_seed(args, stage_name: str) -> int:
     return args.seed + zlib.crc32(stage_name.encode()) % 1000  # str hash() is randomised per process
 
@@ -231,8 +241,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accelerate import Accelerator
-
     parser, args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -241,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown stage(s) {unknown}; choose from {sorted(STAGES)}")
     seed_everything(args.seed)
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     args.out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
