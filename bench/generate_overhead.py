@@ -10,9 +10,11 @@ Benchmark script (prints numbers; asserts nothing about speed). Random weights, 
     cache) <- the --target; "ours (pixels)" also runs the vision tower + projector inside the call.
     MedPLIB's MLPs are 2-expert top-1 MoE: per token one expert (a LlamaMLP of the same size) runs, so the FLOPs per
     token equal the dense LLaMA's; only the routing is extra. Also: top-level aten ops per decode step (noise-free).
-(b) Peak RSS growth of 32 vs 512 new tokens, each in a fresh subprocess (VmHWM minus the RSS just before generating),
-    ours next to bare LlamaForCausalLM.generate with the same prompt and answer lengths, and vs the expected
-    growth: KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B.
+(b) Memory of 32 vs 512 new tokens, each in a fresh subprocess, ours next to bare LlamaForCausalLM.generate with
+    the same prompt and answer lengths: the prefill's peak, and the decode phase's growth (VmHWM reset at the first
+    logits, minus the RSS there), whose difference between the lengths is compared with the expected growth
+    (KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B) and with bare's. A peak
+    of the whole call would hide bare's KV growth under its larger prefill peak (the allocator reuses that memory).
 
     python bench/generate_overhead.py --threads 1 --new-tokens 32 --repeats 7
     python bench/generate_overhead.py --skip-memory / --skip-speed
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (SMALL_SAM, decode_step_fns, gen_kwargs, llama_config, med, n_generated,  # noqa: E402
                     prompt_ids, stamped_generate, timed, top_level_ops)
-from transformers import LlamaForCausalLM  # noqa: E402
+from transformers import LlamaForCausalLM, LogitsProcessor, LogitsProcessorList  # noqa: E402
 
 from medplib import MedPLIBConfig, MedPLIBForCausalLM  # noqa: E402
 
@@ -187,8 +189,31 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+class _AfterPrefill(LogitsProcessor):
+    """At the first logits (the prefill done): note the RSS and reset VmHWM, so the peak that follows is the
+    decode phase's own (a prefill's transient peak would otherwise hide the KV cache's growth under it)."""
+
+    def __init__(self):
+        self.rss = None
+
+    def __call__(self, input_ids, scores):
+        if self.rss is None:
+            self.rss = _status_kib("VmRSS")
+            _reset_hwm()
+        return scores
+
+
+def _reset_hwm() -> bool:
+    try:  # reset VmHWM to the current RSS (Linux >= 4.0)
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def memory_case(args) -> None:
-    """One subprocess: build, warm up (1 token, so allocator pools exist), then generate n tokens."""
+    """One subprocess: build, warm up (1 token, so allocator pools exist), then generate n tokens; prints the RSS
+    before the call, the peak of the whole call, the RSS after the prefill and the peak of the decode phase."""
     _, _, cfg = setup(args)
     ours, bare, ids, px = build(cfg, args)
     if args.memory_bare:  # the same prompt length as ours after splicing, random ids
@@ -203,23 +228,27 @@ def memory_case(args) -> None:
         run = partial(ours.generate_grounded, ids, image_features=features)
     run(**gen_kwargs(1))
     rss0 = _status_kib("VmRSS")
-    try:  # reset VmHWM to the current RSS (Linux >= 4.0)
-        Path("/proc/self/clear_refs").write_text("5")
-        reset = True
-    except OSError:
-        reset = False
-    out = run(**gen_kwargs(args.memory_case))
+    reset = _reset_hwm()
+    whole = run(**gen_kwargs(1))  # the prefill's peak alone (one token: no decode step)
+    hwm_prefill = _status_kib("VmHWM")
+    del whole
+    _reset_hwm()
+    probe = _AfterPrefill()
+    out = run(**gen_kwargs(args.memory_case), logits_processor=LogitsProcessorList([probe]))
     hwm = _status_kib("VmHWM")
     prompt = (args.text_tokens - 1 + cfg.num_image_tokens) if args.memory_bare else 0
-    print(json.dumps(dict(generated=n_generated(out, prompt), rss0=rss0, hwm=hwm, reset=reset)))
+    print(json.dumps(dict(generated=n_generated(out, prompt), rss0=rss0, hwm_prefill=hwm_prefill, rss1=probe.rss,
+                          hwm=hwm, reset=reset)))
 
 
 def memory(args) -> None:
     short, long = args.mem_new_tokens
     t = setup(args)[2].text_config
     base = [sys.executable, str(Path(__file__).resolve())] + [a for a in sys.argv[1:] if a != "--skip-speed"]
-    print(f"\n== (b) peak memory: {short} vs {long} new tokens, fp32, fresh subprocess each ==", flush=True)
-    growth: dict = {}
+    print(f"\n== (b) memory: {short} vs {long} new tokens, fp32, fresh subprocess each ==", flush=True)
+    print("  prefill peak = VmHWM of a 1-token call - RSS before it; decode growth = VmHWM after the prefill - RSS at "
+          "the first logits")
+    decode: dict = {}
     for who in ("ours", "bare"):
         for n in (short, long):
             extra = ["--memory-bare"] if who == "bare" else []
@@ -227,25 +256,21 @@ def memory(args) -> None:
             if proc.returncode:
                 raise SystemExit(f"memory case {who} {n} failed:\n{proc.stderr[-3000:]}")
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            growth[who, n] = (r["hwm"] - r["rss0"]) * 1024
+            decode[who, n] = (r["hwm"] - r["rss1"]) * 1024
             print(f"  {who} {n:>4} new tokens (generated {r['generated']}): RSS before {r['rss0'] / 1024:.1f} MiB, "
-                  f"peak {r['hwm'] / 1024:.1f} MiB, growth {growth[who, n] / 2**20:.2f} MiB"
-                  f"{'' if r['reset'] else ' (VmHWM reset unsupported: peak includes earlier phases)'}", flush=True)
-    bare_growth = growth["bare", long] - growth["bare", short]
-    growth = {n: growth["ours", n] for n in (short, long)}
+                  f"prefill peak +{(r['hwm_prefill'] - r['rss0']) / 1024:.2f} MiB, decode growth "
+                  f"+{decode[who, n] / 2**20:.2f} MiB"
+                  f"{'' if r['reset'] else ' (VmHWM reset unsupported: peaks include earlier phases)'}", flush=True)
     dn = long - short
     kv = 2 * t.num_hidden_layers * dn * t.hidden_size * 4
     hid = dn * t.hidden_size * 4
-    measured = growth[long] - growth[short]
-    print(f"  expected growth: KV cache 2 x {t.num_hidden_layers} layers x {dn} x {t.hidden_size} x 4 B = "
-          f"{kv / 2**20:.2f} MiB + captured hidden {dn} x {t.hidden_size} x 4 B = {hid / 2**20:.2f} MiB "
-          f"= {(kv + hid) / 2**20:.2f} MiB")
-    print(f"  measured growth: {measured / 2**20:.2f} MiB -> measured/expected {measured / (kv + hid):.2f}x")
-    print(f"  bare LlamaForCausalLM.generate, same lengths: {bare_growth / 2**20:.2f} MiB -> ours/bare growth "
-          f"{measured / bare_growth if bare_growth > 0 else float('nan'):.2f}x (goal ~1.0; ours also keeps the final "
-          "hidden states for <SEG>; nan: too small to measure at these lengths)")
-    print("  (DynamicCache grows by torch.cat, so a layer's old and new K/V coexist briefly; the final torch.cat of "
-          "the captured hidden states copies them once more)")
+    grow = {who: decode[who, long] - decode[who, short] for who in ("ours", "bare")}
+    print(f"  expected growth {short} -> {long}: KV cache 2 x {t.num_hidden_layers} layers x {dn} x {t.hidden_size} x "
+          f"4 B = {kv / 2**20:.2f} MiB (+ ours: captured hidden {dn} x {t.hidden_size} x 4 B = {hid / 2**20:.2f} MiB)")
+    print(f"  decode growth {short} -> {long}: ours {grow['ours'] / 2**20:.2f} MiB ({grow['ours'] / (kv + hid):.2f}x "
+          f"expected), bare LlamaForCausalLM.generate {grow['bare'] / 2**20:.2f} MiB ({grow['bare'] / kv:.2f}x)")
+    ratio = grow["ours"] / grow["bare"] if grow["bare"] > 0 else float("nan")
+    print(f"  ours/bare growth: {ratio:.2f}x (goal ~1.0; ours also keeps the final hidden states for <SEG>)")
 
 
 def main(argv=None) -> None:

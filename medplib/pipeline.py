@@ -66,6 +66,9 @@ class EncodedImage:
     def size(self) -> tuple[int, int]:
         return self.prepared.original_hw
 
+    def keep_sam_embedding(self, embedding: torch.Tensor) -> None:
+        self.sam_embedding = embedding
+
     def to(self, device: torch.device | str) -> "EncodedImage":
         """A copy with the cached encoder outputs on `device` (e.g. "cpu" to keep it between GPU calls)."""
         features = tuple(t.to(device) for t in self.image_features)
@@ -260,11 +263,13 @@ class MedPLIB:
         if logits_processor is not None:
             gen["logits_processor"] = logits_processor if isinstance(logits_processor, LogitsProcessorList) \
                 else LogitsProcessorList(list(logits_processor))
-        # SAM runs only when the answer grounds something; its embedding is then cached with the image.
+        # SAM runs only when the answer grounds something (with the batch's other such images); its embedding is
+        # then cached with the image.
         request = GroundedRequest(
             batch["input_ids"].to(self.device), image_features=encoded.image_features,
             region_masks=[m.to(self.device) for m in batch["region_masks"]] or None,
-            sam_image_embeddings=lambda: self._sam_embedding(encoded), sam_resized_hw=encoded.prepared.sam_resized_hw,
+            sam_pixel_values=encoded.prepared.sam_pixel_values, sam_image_embeddings=encoded.sam_embedding,
+            on_sam_embedding=encoded.keep_sam_embedding, sam_resized_hw=encoded.prepared.sam_resized_hw,
             original_hw=encoded.size, streamer=streamer, stop_event=stop_event,
             max_new_tokens=max_new_tokens, session=session)
         out = self.batcher.run(request, **gen) if self.batcher is not None else self._run_alone(request, gen)

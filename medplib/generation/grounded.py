@@ -1,10 +1,12 @@
 """Grounded generation for a batch of prompts: left padding, per-row stopping and streaming, one mask per <SEG>
-per row, and (for a batch of one) the reuse of a conversation's KV cache.
+per row, and the reuse of KV caches - each conversation's own (`PrefixCache`) and, within a batch, the prefix all
+its rows share (a system prompt; the same image and history).
 
-Each row is spliced alone (`prepare_multimodal_inputs`), then the rows are left-padded with zero embeddings and a
-0 attention mask; `generate` derives per-row position ids from that mask, so a row sees the positions it would see
-alone. Rows stop on their own EOS, `stop_event` or `max_new_tokens`; finished rows are fed pad ids (masked out of
-every other row's attention) until the last row ends.
+Each row is spliced alone (`prepare_multimodal_inputs`); a row's reused prefix comes from its session's cache or
+from one prefill of the batch's common prefix, then the rows are laid out with zero pads and a 0 attention mask
+(`batch_cache`); `generate` derives per-row position ids from that mask, so a row sees the positions it would see
+alone. Rows stop on their own EOS, `stop_event` or `max_new_tokens`; finished rows are fed pad ids (a row only
+attends to itself) until the last row ends.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.cache_utils import DynamicCache
 from transformers.generation.streamers import BaseStreamer
 
-from .prefix_cache import PrefixCache
+from .batch_cache import RowPrefix, lay_out, row_cache
+from .masks import SegStates, batch_masks, seg_positions
+from .prefix_cache import PrefixCache, common_prefix
 
 
 @dataclass
 class GroundedRequest:
     """One prompt of a batch. input_ids [1, T] compressed ids (one IMAGE placeholder, REGION placeholders);
-    region_masks [n, g, g] in prompt order; sam_image_embeddings [1, C, g, g] or a callable computing it lazily."""
+    region_masks [n, g, g] in prompt order; sam_image_embeddings [1, C, g, g] or a callable computing it lazily;
+    without either, sam_pixel_values [1, 3, S, S] are encoded when a <SEG> is generated (with the batch's other
+    such images) and the embedding is handed to on_sam_embedding (e.g. to cache it with the image)."""
 
     input_ids: torch.LongTensor
     image_features: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -39,6 +44,7 @@ class GroundedRequest:
     stop_event: threading.Event | None = None
     max_new_tokens: int | None = None  # None: the batch's max_new_tokens
     session: Hashable | None = None  # key of this conversation's KV cache in a PrefixCache
+    on_sam_embedding: Callable[[torch.Tensor], None] | None = None
 
 
 @dataclass
@@ -88,23 +94,30 @@ class RowStreamer(BaseStreamer):
                 s.end()
 
 
-def left_pad(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows [N_i, H] -> (inputs_embeds [B, L, H] with zero rows in front, attention_mask [B, L] long)."""
-    length = max(e.shape[0] for e in embeds)
-    padded = torch.stack([F.pad(e, (0, 0, length - e.shape[0], 0)) for e in embeds])
-    mask = torch.stack([torch.arange(length, device=e.device) >= length - e.shape[0] for e in embeds]).long()
-    return padded, mask
+# A common prefix shorter than this is prefilled with each row (a separate forward costs more than it saves).
+MIN_SHARED_PREFIX = 8
 
 
-@torch.no_grad()
-def generate_grounded_batch(model, requests: Sequence[GroundedRequest], prefix_cache: PrefixCache | None = None,
-                            **generate_kwargs) -> list:
-    """Answer each request (greedy unless do_sample) and decode its masks -> one `GroundedGeneration` per request,
-    its `sequences` [1, n] the row's own new ids (up to and including its EOS)."""
-    from ..model.modeling import GroundedGeneration
+def shared_prefix(model, embeds: Sequence[torch.Tensor], prefixes: list[RowPrefix]) -> list[RowPrefix]:
+    """Rows whose own reusable prefix is shorter than the prefix common to every row of the batch start from one
+    prefill of that common prefix instead of each computing it (keys / values of a position depend only on the
+    positions before it, so the result is the row's own)."""
+    if len(embeds) < 2:
+        return prefixes
+    common = min(e.shape[0] for e in embeds) - 1  # each row's last prompt position is computed with the row
+    for e in embeds[1:]:
+        common = min(common, common_prefix(embeds[0], e))
+    takers = [b for b, p in enumerate(prefixes) if p.length < common]
+    if common < MIN_SHARED_PREFIX or len(takers) < 2:
+        return prefixes
+    cache = DynamicCache(config=model.config.text_config)
+    model(inputs_embeds=embeds[0][None, :common], past_key_values=cache, use_cache=True, logits_to_keep=1)
+    shared = RowPrefix(cache, common)
+    return [shared if b in takers else p for b, p in enumerate(prefixes)]
 
-    if not requests:
-        return []
+
+def _splice(model, requests: Sequence[GroundedRequest]) -> list[torch.Tensor]:
+    """Each request's input embeddings [N_b, H] (image patches and region vectors spliced in)."""
     embeds = []
     for k, r in enumerate(requests):
         if r.input_ids.dim() != 2 or r.input_ids.shape[0] != 1:
@@ -112,17 +125,30 @@ def generate_grounded_batch(model, requests: Sequence[GroundedRequest], prefix_c
         regions = [r.region_masks] if r.region_masks is not None else None
         mm = model.model.prepare_multimodal_inputs(r.input_ids, None, None, r.pixel_values, r.image_features, regions)
         embeds.append(mm.inputs_embeds[0])
+    return embeds
+
+
+@torch.no_grad()
+def generate_grounded_batch(model, requests: Sequence[GroundedRequest], prefix_cache: PrefixCache | None = None,
+                            **generate_kwargs) -> list:
+    """Answer each request (greedy unless do_sample) and decode its masks -> one `GroundedGeneration` per request,
+    its `sequences` [1, n] the row's own new ids (up to and including its EOS). With a `prefix_cache`, rows with a
+    `session` reuse that conversation's cache and leave theirs for its next turn."""
+    from ..model.modeling import GroundedGeneration
+
+    if not requests:
+        return []
+    embeds = _splice(model, requests)
     text = model.config.text_config
-    past, reused = None, 0
-    session = requests[0].session if len(requests) == 1 and prefix_cache is not None else None
-    if session is not None:
-        past, reused = prefix_cache.take(session, embeds[0])
-        past = past if past is not None else DynamicCache(config=text)
-    inputs_embeds, attention_mask = left_pad(embeds)
+    keep = prefix_cache is not None
+    prefixes = [RowPrefix(*prefix_cache.take(r.session, e)) if keep and r.session is not None else RowPrefix()
+                for r, e in zip(requests, embeds)]
+    layout = lay_out(embeds, shared_prefix(model, embeds, prefixes), text)
     max_new = int(generate_kwargs.pop("max_new_tokens", 512))
     state = RowState([r.max_new_tokens or max_new for r in requests], [r.stop_event for r in requests],
                      text.eos_token_id)
-    criteria = StoppingCriteriaList([*generate_kwargs.pop("stopping_criteria", []), RowStops(state, 0)])
+    segs = SegStates(model.config.seg_token_id, state.length)
+    criteria = StoppingCriteriaList([*generate_kwargs.pop("stopping_criteria", []), segs, RowStops(state, 0)])
     streamers = [r.streamer for r in requests]
     given = generate_kwargs.pop("streamer", None)
     if len(requests) == 1:  # one row: its own streamer as is (it also sees the empty prompt put)
@@ -130,41 +156,37 @@ def generate_grounded_batch(model, requests: Sequence[GroundedRequest], prefix_c
     else:
         streamer = RowStreamer(streamers, state) if any(streamers) else None
     generate_kwargs.setdefault("do_sample", False)
-    with model.capture_last_hidden() as captured:
+    with segs.watching(model):
         sequences = model.generate(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, past_key_values=past, use_cache=True,
-            pad_token_id=text.pad_token_id, eos_token_id=text.eos_token_id, max_new_tokens=max(state.limits),
-            stopping_criteria=criteria, streamer=streamer, **generate_kwargs,
+            inputs_embeds=layout.inputs_embeds, attention_mask=layout.attention_mask, past_key_values=layout.cache,
+            use_cache=True, pad_token_id=text.pad_token_id, eos_token_id=text.eos_token_id,
+            max_new_tokens=max(state.limits), stopping_criteria=criteria, streamer=streamer, **generate_kwargs,
         )
-    hidden = torch.cat(captured, dim=1)  # [B, L - reused + new - 1, H]
-    offset = inputs_embeds.shape[1] - 1 - reused  # generated token i was predicted by hidden[:, offset + i]
+    seqs = [sequences[b : b + 1, : state.length[b] if state.length[b] is not None else sequences.shape[1]]
+            for b in range(len(requests))]
+    positions = seg_positions(model, seqs)
+    masks = batch_masks(model, requests, positions, segs.rows())
     out = []
-    for b, r in enumerate(requests):
-        n = state.length[b] if state.length[b] is not None else sequences.shape[1]
-        seq = sequences[b : b + 1, :n]
-        out.append(_row_masks(model, r, seq, hidden[b], offset, GroundedGeneration))
-    if session is not None:
-        seq = sequences[0]
-        fed = torch.cat([embeds[0], model.model.embed_text(seq[: seq.shape[0] - 1][None])[0].to(embeds[0].dtype)])
-        prefix_cache.put(session, fed, past)
+    for r, seq, p, m in zip(requests, seqs, positions, masks):
+        if m is None:
+            empty = torch.zeros(0, *(r.original_hw or (0, 0)), device=seq.device)
+            out.append(GroundedGeneration(seq, [], empty, empty.bool(), torch.zeros(0)))
+        else:
+            logits, scores = m
+            out.append(GroundedGeneration(seq, p, logits.float(), logits.sigmoid() > model.config.mask_threshold,
+                                          scores.float()))
+    if keep:
+        _keep_sessions(model, requests, embeds, seqs, layout, prefix_cache)
     return out
 
 
-def _row_masks(model, r: GroundedRequest, seq: torch.Tensor, hidden: torch.Tensor, offset: int, result_cls):
-    """One row's GroundedGeneration: a mask per generated <SEG>, from the state that predicted it."""
-    cfg = model.config
-    seg_positions = (seq[0] == cfg.seg_token_id).nonzero(as_tuple=True)[0].tolist()
-    empty = torch.zeros(0, *(r.original_hw or (0, 0)), device=hidden.device)
-    if not seg_positions:
-        return result_cls(seq, [], empty, empty.bool(), torch.zeros(0))
-    if r.original_hw is None or r.sam_resized_hw is None:
-        raise ValueError("original_hw and sam_resized_hw are needed to decode masks")
-    sam = r.sam_image_embeddings() if callable(r.sam_image_embeddings) else r.sam_image_embeddings
-    if sam is None:
-        if r.sam_pixel_values is None:
-            raise ValueError("a <SEG> was generated but no sam_pixel_values / sam_image_embeddings were given")
-        sam = model.model.encode_sam(r.sam_pixel_values)
-    states = hidden[[offset + i for i in seg_positions]]
-    logits, scores = model.model.decode_masks(states, sam, r.sam_resized_hw, r.original_hw)
-    masks = logits.sigmoid() > cfg.mask_threshold
-    return result_cls(seq, seg_positions, logits.float(), masks, scores.float())
+def _keep_sessions(model, requests, embeds, seqs, layout, prefix_cache: PrefixCache) -> None:
+    """Store each session row's cache (its prompt and answer so far) for its conversation's next turn."""
+    for b, r in enumerate(requests):
+        if r.session is None:
+            continue
+        seq = seqs[b][0]
+        reused = embeds[b].shape[0] - layout.new[b]
+        cache = row_cache(layout, b, reused, seq.shape[0] - 1, model.config.text_config)
+        fed = torch.cat([embeds[b], model.model.embed_text(seq[: seq.shape[0] - 1][None])[0].to(embeds[b].dtype)])
+        prefix_cache.put(r.session, fed, cache)

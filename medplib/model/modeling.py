@@ -176,13 +176,34 @@ class MedPLIBModel(MedPLIBPreTrainedModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """seg_hidden [n, H] (final hidden states preceding each <SEG>), sam_embedding [1, C, g, g]
         -> (mask logits [n, H0, W0] at the original size, IoU predictions [n])."""
+        return self.decode_masks_rows(seg_hidden, sam_embedding, [seg_hidden.shape[0]], [(resized_hw, original_hw)],
+                                      mode)[0]
+
+    def decode_masks_rows(
+        self,
+        seg_hidden: torch.Tensor,
+        sam_embeddings: torch.Tensor,
+        counts: list[int],
+        sizes: list[tuple[tuple[int, int], tuple[int, int]]],
+        mode: str | None = None,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Masks on several images in one decoder call. seg_hidden [n, H], the states of image i being counts[i]
+        consecutive rows; sam_embeddings [m, C, g, g] (m = len(counts)); sizes[i] = (resized_hw, original_hw)
+        -> per image (mask logits [counts[i], H0, W0] at its original size, IoU predictions [counts[i]])."""
         prompts = self.seg_projector(seg_hidden)
-        low_res, iou = self.sam.decode(sam_embedding, prompts, multimask_output=False)
-        logits = postprocess_masks(
-            low_res, tuple(resized_hw), tuple(original_hw), mode=mode or self.config.mask_postprocess,
-            image_size=self.config.sam.image_size,
-        )
-        return logits[:, 0], iou[:, 0]
+        if len(counts) > 1:  # one image embedding per prompt
+            sam_embeddings = sam_embeddings.repeat_interleave(
+                torch.tensor(counts, device=sam_embeddings.device), dim=0)
+        low_res, iou = self.sam.decode(sam_embeddings, prompts, multimask_output=False)
+        out, start = [], 0
+        for n, (resized_hw, original_hw) in zip(counts, sizes):
+            logits = postprocess_masks(
+                low_res[start : start + n], tuple(resized_hw), tuple(original_hw),
+                mode=mode or self.config.mask_postprocess, image_size=self.config.sam.image_size,
+            )
+            out.append((logits[:, 0], iou[start : start + n, 0]))
+            start += n
+        return out
 
 
 class MedPLIBForCausalLM(MedPLIBPreTrainedModel, GenerationMixin):

@@ -18,6 +18,7 @@ encoding each span separately. ``strip_whitespace=False`` gives the behaviour of
 from __future__ import annotations
 
 import re
+import weakref
 from functools import lru_cache
 from typing import Iterable
 
@@ -51,9 +52,29 @@ def add_medplib_tokens(tokenizer) -> int:
     return added
 
 
+# tokenizer -> (its vocabulary size and bos / eos / unk, their ids): the lookup costs milliseconds, twice a request.
+_SPECIAL_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def special_ids(tokenizer) -> dict[str, int]:
     """Map every MedPLIB token and ``<s>``/``</s>``/``<unk>`` to its id (looked up, never tokenised)."""
-    names = [tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token, *ADDED_TOKENS]
+    names = [tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token]
+    state = (len(tokenizer), *names)
+    try:
+        cached = _SPECIAL_IDS.get(tokenizer)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] == state:
+        return dict(cached[1])
+    out = _lookup_special_ids(tokenizer, [*names, *ADDED_TOKENS])
+    try:
+        _SPECIAL_IDS[tokenizer] = (state, dict(out))
+    except TypeError:
+        pass
+    return out
+
+
+def _lookup_special_ids(tokenizer, names: list[str | None]) -> dict[str, int]:
     out: dict[str, int] = {}
     for name in names:
         idx = tokenizer.convert_tokens_to_ids(name) if name is not None else None
