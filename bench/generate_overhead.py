@@ -13,8 +13,8 @@ Benchmark script (prints numbers; asserts nothing about speed). Random weights, 
 (b) Memory of 32 vs 512 new tokens, each in a fresh subprocess, ours next to bare LlamaForCausalLM.generate with
     the same prompt and answer lengths: the prefill's peak, and the decode phase's growth (VmHWM reset at the first
     logits, minus the RSS there), whose difference between the lengths is compared with the expected growth
-    (KV cache 2 * layers * dN * hidden * 4 B + captured hidden states dN * hidden * 4 B) and with bare's. A peak
-    of the whole call would hide bare's KV growth under its larger prefill peak (the allocator reuses that memory).
+    (KV cache 2 * layers * dN * hidden * 4 B) and with bare's. A peak of the whole call would hide bare's KV growth
+    under its larger prefill peak (the allocator reuses that memory).
 
     python bench/generate_overhead.py --threads 1 --new-tokens 32 --repeats 7
     python bench/generate_overhead.py --skip-memory / --skip-speed
@@ -212,8 +212,8 @@ def _reset_hwm() -> bool:
 
 
 def memory_case(args) -> None:
-    """One subprocess: build, warm up (1 token, so allocator pools exist), then generate n tokens; prints the RSS
-    before the call, the peak of the whole call, the RSS after the prefill and the peak of the decode phase."""
+    """One subprocess: build, a 1-token call (its peak: the prefill, allocator pools included), then n tokens;
+    prints the RSS before the first call, that call's peak, the RSS after the prefill and the decode phase's peak."""
     _, _, cfg = setup(args)
     ours, bare, ids, px = build(cfg, args)
     if args.memory_bare:  # the same prompt length as ours after splicing, random ids
@@ -226,12 +226,10 @@ def memory_case(args) -> None:
         with torch.no_grad():
             features = ours.model.encode_image(px)
         run = partial(ours.generate_grounded, ids, image_features=features)
-    run(**gen_kwargs(1))
     rss0 = _status_kib("VmRSS")
     reset = _reset_hwm()
-    whole = run(**gen_kwargs(1))  # the prefill's peak alone (one token: no decode step)
+    run(**gen_kwargs(1))  # the first call's peak: a prefill (one token: no decode step) and the allocator's pools
     hwm_prefill = _status_kib("VmHWM")
-    del whole
     _reset_hwm()
     probe = _AfterPrefill()
     out = run(**gen_kwargs(args.memory_case), logits_processor=LogitsProcessorList([probe]))
@@ -246,8 +244,8 @@ def memory(args) -> None:
     t = setup(args)[2].text_config
     base = [sys.executable, str(Path(__file__).resolve())] + [a for a in sys.argv[1:] if a != "--skip-speed"]
     print(f"\n== (b) memory: {short} vs {long} new tokens, fp32, fresh subprocess each ==", flush=True)
-    print("  prefill peak = VmHWM of a 1-token call - RSS before it; decode growth = VmHWM after the prefill - RSS at "
-          "the first logits")
+    print("  first-call peak = VmHWM of a first, 1-token call - RSS before it; decode growth = VmHWM after the "
+          "prefill - RSS at the first logits")
     decode: dict = {}
     for who in ("ours", "bare"):
         for n in (short, long):
@@ -258,19 +256,18 @@ def memory(args) -> None:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             decode[who, n] = (r["hwm"] - r["rss1"]) * 1024
             print(f"  {who} {n:>4} new tokens (generated {r['generated']}): RSS before {r['rss0'] / 1024:.1f} MiB, "
-                  f"prefill peak +{(r['hwm_prefill'] - r['rss0']) / 1024:.2f} MiB, decode growth "
+                  f"first-call peak +{(r['hwm_prefill'] - r['rss0']) / 1024:.2f} MiB, decode growth "
                   f"+{decode[who, n] / 2**20:.2f} MiB"
                   f"{'' if r['reset'] else ' (VmHWM reset unsupported: peaks include earlier phases)'}", flush=True)
     dn = long - short
     kv = 2 * t.num_hidden_layers * dn * t.hidden_size * 4
-    hid = dn * t.hidden_size * 4
     grow = {who: decode[who, long] - decode[who, short] for who in ("ours", "bare")}
     print(f"  expected growth {short} -> {long}: KV cache 2 x {t.num_hidden_layers} layers x {dn} x {t.hidden_size} x "
-          f"4 B = {kv / 2**20:.2f} MiB (+ ours: captured hidden {dn} x {t.hidden_size} x 4 B = {hid / 2**20:.2f} MiB)")
-    print(f"  decode growth {short} -> {long}: ours {grow['ours'] / 2**20:.2f} MiB ({grow['ours'] / (kv + hid):.2f}x "
-          f"expected), bare LlamaForCausalLM.generate {grow['bare'] / 2**20:.2f} MiB ({grow['bare'] / kv:.2f}x)")
+          f"4 B = {kv / 2**20:.2f} MiB (ours keeps the hidden state of each <SEG> only: none here)")
+    print(f"  decode growth {short} -> {long}: ours {grow['ours'] / 2**20:.2f} MiB ({grow['ours'] / kv:.2f}x expected), "
+          f"bare LlamaForCausalLM.generate {grow['bare'] / 2**20:.2f} MiB ({grow['bare'] / kv:.2f}x)")
     ratio = grow["ours"] / grow["bare"] if grow["bare"] > 0 else float("nan")
-    print(f"  ours/bare growth: {ratio:.2f}x (goal ~1.0; ours also keeps the final hidden states for <SEG>)")
+    print(f"  ours/bare growth: {ratio:.2f}x (goal ~1.0)")
 
 
 def main(argv=None) -> None:

@@ -201,8 +201,9 @@ def grounded_once(model, ids, features, sam_px, cfg):
 
 
 def serving_figures(model, ids, features, cfg, args) -> None:
-    """Batched decode throughput (B copies of the prompt, left-padded path) and follow-up time to first token with
-    the conversation's KV cache reused (turn 2 = turn 1's prompt + answer + a new question)."""
+    """Batched decode throughput (B rows, each with its own image features: no prefix is shared, as for B users with
+    their own images) and follow-up time to first token with the conversation's KV cache reused (turn 2 = turn 1's
+    prompt + answer + a new question)."""
     from transformers import LogitsProcessorList
 
     from medplib.generation import GroundedRequest, PrefixCache, generate_grounded_batch
@@ -210,7 +211,7 @@ def serving_figures(model, ids, features, cfg, args) -> None:
     n = max(8, args.new_tokens // 4)
     for b in args.batch_sizes:
         stamps = common.Stamps(sync=sync)
-        reqs = [GroundedRequest(ids, image_features=features) for _ in range(b)]
+        reqs = [GroundedRequest(ids, image_features=tuple(f + 1e-2 * k for f in features)) for k in range(b)]
         sync()
         t0 = time.perf_counter()
         generate_grounded_batch(model, reqs, **common.gen_kwargs(n), logits_processor=LogitsProcessorList([stamps]))

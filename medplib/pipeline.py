@@ -290,7 +290,7 @@ class MedPLIB:
 
     def enable_batching(self, max_batch: int = 8, wait_ms: float = 10.0) -> None:
         """Generate requests that arrive within `wait_ms` of each other as one batch (up to `max_batch` rows);
-        a request alone still reuses its conversation's KV cache. `max_batch=1` turns batching off."""
+        each row still reuses its conversation's KV cache. `max_batch=1` turns batching off."""
         if self.batcher is not None:
             self.batcher.close()
         self.batcher = MicroBatcher(self.model, max_batch, wait_ms / 1000, self.prefix_cache, self._lock) \

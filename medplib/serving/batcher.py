@@ -2,8 +2,8 @@
 
 Callers block in `run` (their streamers receive their own tokens as the batch decodes); one worker thread
 collects up to `max_batch` requests with the same generation settings, waiting at most `wait_s` after the first,
-and runs them through `generate_grounded_batch`. A request that ends up alone also reuses its conversation's KV
-cache (prefix reuse and batching do not combine: rows of a batch are prefilled in full).
+and runs them through `generate_grounded_batch`: every row with a session reuses its conversation's KV cache, and
+the prefix all rows share (the system prompt; the same image and history) is prefilled once for the batch.
 """
 
 from __future__ import annotations
