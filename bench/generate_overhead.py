@@ -246,11 +246,15 @@ def memory(args) -> None:
     print(f"\n== (b) memory: {short} vs {long} new tokens, fp32, fresh subprocess each ==", flush=True)
     print("  first-call peak = VmHWM of a first, 1-token call - RSS before it; decode growth = VmHWM after the "
           "prefill - RSS at the first logits")
+    # Blocks of 64 KiB and more are mmapped and returned to the system when freed, so RSS follows the live
+    # tensors (glibc's default reuses freed heap, and how much of the KV cache fits into what the prefill freed
+    # varies from run to run).
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     decode: dict = {}
     for who in ("ours", "bare"):
         for n in (short, long):
             extra = ["--memory-bare"] if who == "bare" else []
-            proc = subprocess.run(base + ["--memory-case", str(n)] + extra, capture_output=True, text=True)
+            proc = subprocess.run(base + ["--memory-case", str(n)] + extra, capture_output=True, text=True, env=env)
             if proc.returncode:
                 raise SystemExit(f"memory case {who} {n} failed:\n{proc.stderr[-3000:]}")
             r = json.loads(proc.stdout.strip().splitlines()[-1])
