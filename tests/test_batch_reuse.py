@@ -125,10 +125,10 @@ def test_sam_encoder_runs_once_for_the_batch_and_masks_match(medplib, images):
 
 
 def test_batcher_follow_ups_answer_as_without_reuse(medplib, images):
+    turns = [("What modality is this image?", "Is it abnormal?"), ("Where is the liver?", "And the spleen?")]
+    first = [medplib.ask(images[k], turns[k][0], max_new_tokens=5, session=("s", k)) for k in range(2)]
     medplib.enable_batching(max_batch=3, wait_ms=3000)  # the batch closes as soon as 3 requests are in
     try:
-        turns = [("What modality is this image?", "Is it abnormal?"), ("Where is the liver?", "And the spleen?")]
-        first = [medplib.ask(images[k], turns[k][0], max_new_tokens=5, session=("s", k)) for k in range(2)]
         results = [None] * 3
 
         def ask(k):
