@@ -234,6 +234,8 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
         axis=axis, n_slices=n, slice_index=idx, invert=invert, modality=modality,
         slice_affine=dicom_affine(ds, spacing) if volume is None else None,
         dicom=ds if volume is None else None, notes=tuple(notes),
+        volume_affine=None if volume is None else frames_affine(ds, spacing, n),
+        volume_dicom=None if volume is None else ds,
     )
 
 
@@ -281,4 +283,56 @@ def dicom_affine(ds: Any, spacing: tuple[float, float] | None) -> np.ndarray | N
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1] = along_col * spacing[0], along_row * spacing[1]
     lps[:3, 2], lps[:3, 3] = normal * thickness, position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def _orientation(ds: Any) -> np.ndarray | None:
+    """ImageOrientationPatient (6 direction cosines), top level or in the shared functional groups."""
+    for get in (lambda: ds.ImageOrientationPatient,
+                lambda: ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient):
+        try:
+            orient = np.array([float(v) for v in get()], dtype=float)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            continue
+        if orient.shape == (6,) and np.isfinite(orient).all():
+            return orient
+    return None
+
+
+def _frame_positions(ds: Any, frames: int) -> np.ndarray | None:
+    """(frames, 3) ImagePositionPatient of every frame (per-frame functional groups), else None."""
+    try:
+        pos = np.array([[float(v) for v in g.PlanePositionSequence[0].ImagePositionPatient]
+                        for g in ds.PerFrameFunctionalGroupsSequence], dtype=float)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    return pos if pos.shape == (frames, 3) and np.isfinite(pos).all() else None
+
+
+def frames_affine(ds: Any, spacing: tuple[float, float] | None, frames: int) -> np.ndarray | None:
+    """Scanner RAS (mm) affine of a multi-frame image stored as ``(frames, rows, columns)``: voxel (f, r, c).
+
+    The frame step comes from the per-frame positions (first to last, evenly spread) or, for a single
+    ImagePositionPatient, from SpacingBetweenSlices (else SliceThickness) along the slice normal. None
+    without orientation, spacing or a position."""
+    orient = _orientation(ds)
+    positions = _frame_positions(ds, frames)
+    if positions is None:
+        try:
+            first = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if first.shape != (3,) or not np.isfinite(first).all():
+            return None
+    if orient is None or spacing is None:
+        return None
+    along_row, along_col = orient[:3], orient[3:]
+    if positions is not None:
+        first = positions[0]
+        step = (positions[-1] - positions[0]) / max(frames - 1, 1)
+    else:
+        gap = _first_float(ds.get("SpacingBetweenSlices")) or _first_float(ds.get("SliceThickness")) or 1.0
+        step = np.cross(along_row, along_col) * gap
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = step, along_col * spacing[0], along_row * spacing[1], first
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
