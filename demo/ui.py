@@ -92,6 +92,9 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
             # ---------------- right: chat, controls, masks ----------------
             with gr.Column(scale=6, min_width=420):
                 chat_panel(ui)
+                # whole-volume grounding ("Segment in all slices", shown for volumes only): demo.volume_handlers
+                from demo.volume_handlers import volume_panel
+                volume_panel(ui, model, UI)
 
         api_components(ui)  # programmatic API (hidden components)
         outs = [getattr(ui, COMPONENT_OF.get(k, k)) for k in h.OUTPUTS]
