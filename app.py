@@ -33,11 +33,13 @@ def main(argv=None):
     except (CheckpointError, ValueError) as err:
         sys.exit(f"Cannot load the model: {err}")
 
+    from demo import mcp
     from demo.ui import MAX_FILE_SIZE, build_app, launch
 
+    demo = build_app(medplib)
     # mcp_server=False also overrides Gradio's GRADIO_MCP_SERVER environment switch: MCP only when asked for
-    launch(build_app(medplib), host=args.host, port=args.port, max_file_size=args.max_file_size or MAX_FILE_SIZE,
-           mcp_server=args.mcp)
+    launch(demo, host=args.host, port=args.port, max_file_size=args.max_file_size or MAX_FILE_SIZE,
+           mcp_server=args.mcp, app_kwargs={"middleware": [mcp.middleware(demo)]} if args.mcp else None)
 
 
 if __name__ == "__main__":

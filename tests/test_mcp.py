@@ -39,7 +39,8 @@ def test_mcp_is_off_unless_asked_for(monkeypatch):
 @pytest.fixture(scope="module")
 def live_mcp(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
+    temp = tmp_path_factory.mktemp("gradio")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(temp),
            "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     log = tmp_path_factory.mktemp("log") / "app.log"
     with open(log, "wb") as out:
@@ -56,7 +57,7 @@ def live_mcp(tmp_path_factory):
                 proc.kill()
                 pytest.fail("the app did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.5)
-    yield url, log
+    yield url, log, temp
     proc.terminate()
     try:
         proc.wait(30)
@@ -78,7 +79,7 @@ async def _session_calls(url: str, calls: list[dict]) -> tuple[list, list]:
 
 @pytest.mark.slow
 def test_live_app_lists_and_runs_the_ask_tool(live_mcp):
-    url, log = live_mcp
+    url, log, temp = live_mcp
     image = "data:image/png;base64," + base64.b64encode(EXAMPLE.read_bytes()).decode()
     tools, (answer, refused, bad_region) = asyncio.run(_session_calls(url, [
         {"image": image, "question": "What is the main abnormal finding in this image?", "max_new_tokens": 16},
@@ -102,3 +103,12 @@ def test_live_app_lists_and_runs_the_ask_tool(live_mcp):
     assert refused.isError and "<region2>" in refused.content[0].text and "no region is drawn" in refused.content[0].text
     assert bad_region.isError and "Region 1" in bad_region.content[0].text  # demo/api_inputs' own message
     assert "127.0.0.1" in log.read_text() and "gradio.live" not in log.read_text()  # local only, no share link
+
+    from gradio.processing_utils import hash_base64
+
+    assert not (temp / hash_base64(image)).exists()  # Gradio's cached copy of the inline image: gone at once
+    private = temp / "medplib-private"
+    deadline = time.monotonic() + 90
+    while any(p.is_file() for p in private.rglob("*")) and time.monotonic() < deadline:
+        time.sleep(1)  # the loopback session ends after the idle time of a plain HTTP caller
+    assert not any(p.is_file() for p in private.rglob("*")), sorted(private.rglob("*"))
