@@ -62,21 +62,13 @@ class MCPCleanup:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("method") != "POST" or "/gradio_api/mcp" not in scope.get("path", ""):
             return await self.app(scope, receive, send)
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        raw = b"".join(chunks)
-        replayed = False
+        from starlette.requests import Request
+
+        raw = await Request(scope, receive).body()  # read once to find inline files; the app gets it replayed
+        unread = [{"type": "http.request", "body": raw, "more_body": False}]
 
         async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": raw, "more_body": False}
+            return unread.pop() if unread else await receive()
 
         with self.lock:
             self.running += 1
