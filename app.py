@@ -1,4 +1,4 @@
-"""MedPLIB demo: `python app.py [--model NAME_OR_PATH] [--host HOST] [--port PORT]`.
+"""MedPLIB demo: `python app.py [--model NAME_OR_PATH] [--host HOST] [--port PORT] [--mcp]`.
 
 Loads the built-in tiny model by default (offline, CPU); `--model` (or env MEDPLIB_MODEL) takes the
 released 7B hub id or any checkpoint folder `MedPLIB.from_pretrained` loads. UI: demo/ui.py.
@@ -20,6 +20,8 @@ def main(argv=None):
     p.add_argument("--vision-tower", default=None, help="CLIP tower for a released-layout checkpoint")
     p.add_argument("--sam-checkpoint", default=None, help="SAM-Med2D weights for a released-layout checkpoint")
     p.add_argument("--max-file-size", default=None, help="upload limit, e.g. 200mb")
+    p.add_argument("--mcp", action="store_true",
+                   help="also serve the ask tool over MCP at /gradio_api/mcp/ (needs the mcp package)")
     args = p.parse_args(argv)
 
     from medplib import MedPLIB
@@ -31,9 +33,13 @@ def main(argv=None):
     except (CheckpointError, ValueError) as err:
         sys.exit(f"Cannot load the model: {err}")
 
+    from demo import mcp
     from demo.ui import MAX_FILE_SIZE, build_app, launch
 
-    launch(build_app(medplib), host=args.host, port=args.port, max_file_size=args.max_file_size or MAX_FILE_SIZE)
+    demo = build_app(medplib)
+    # mcp_server=False also overrides Gradio's GRADIO_MCP_SERVER environment switch: MCP only when asked for
+    launch(demo, host=args.host, port=args.port, max_file_size=args.max_file_size or MAX_FILE_SIZE,
+           mcp_server=args.mcp, app_kwargs={"middleware": [mcp.middleware(demo)]} if args.mcp else None)
 
 
 if __name__ == "__main__":

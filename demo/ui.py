@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,7 @@ from demo import handlers as h
 from demo import runtime
 from demo import views
 from demo.errors import is_user_error, log_failure
+from demo.mcp import HISTORY_SCHEMA, REGIONS_SCHEMA, JSONArg
 from demo.session import Session, end_session, session_delete_callback
 from demo.strokes import MODES
 
@@ -92,6 +94,9 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
             # ---------------- right: chat, controls, masks ----------------
             with gr.Column(scale=6, min_width=420):
                 chat_panel(ui)
+                # whole-volume grounding ("Segment in all slices", shown for volumes only): demo.volume_handlers
+                from demo.volume_handlers import volume_panel
+                volume_panel(ui, model, UI)
 
         api_components(ui)  # programmatic API (hidden components)
         outs = [getattr(ui, COMPONENT_OF.get(k, k)) for k in h.OUTPUTS]
@@ -189,9 +194,9 @@ def api_components(ui: SimpleNamespace) -> None:
     with gr.Column(visible=False, elem_id="medplib-hidden-api"):
         ui.api_image = UploadFile(label="image")
         ui.api_question = gr.Textbox(label="question")
-        ui.api_regions = gr.JSON(value=[], label="regions")
+        ui.api_regions = JSONArg(REGIONS_SCHEMA, value=[], label="regions")  # a real schema for MCP (demo.mcp)
         ui.api_masks = UploadFile(value=[], file_count="multiple", label="region_masks")
-        ui.api_history = gr.JSON(value=[], label="history")
+        ui.api_history = JSONArg(HISTORY_SCHEMA, value=[], label="history")
         ui.api_max = RawNumber(value=h.DEFAULT_MAX_NEW_TOKENS, precision=0, label="max_new_tokens")
         ui.api_temp = RawNumber(value=0.0, label="temperature")
         ui.api_answer = gr.Textbox(label="answer")
@@ -199,7 +204,8 @@ def api_components(ui: SimpleNamespace) -> None:
         ui.api_overlay = gr.Image(type="filepath", label="overlay", format="png")
         ui.api_details = gr.JSON(label="details")
         ui.api_btn = gr.Button("ask")
-    ui.api_state = gr.State(None, delete_callback=session_delete_callback)
+    # a fresh Session per caller, updated in place: no State among /ask's outputs (Gradio's MCP server fails on one)
+    ui.api_state = gr.State(Session(), delete_callback=session_delete_callback)
 
 
 # Handlers return {key: value}; to_outputs maps them onto `outs` (the components in h.OUTPUTS order).
@@ -279,11 +285,28 @@ def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) ->
 def wire_api(ui: SimpleNamespace, model: h.ModelHandlers) -> None:
     """API: POST /ask (see API_DESCRIPTION)."""
 
-    def api_ask(image, question, regions, region_masks, history, max_new_tokens, temperature, state,
-                request: gr.Request):
+    def ask(image: str, question: str, regions: list[dict] | None = None, region_masks: list[str] | None = None,
+            history: list[list[str]] | None = None, max_new_tokens: int = h.DEFAULT_MAX_NEW_TOKENS,
+            temperature: float = 0.0, state: Any = None, request: gr.Request = None
+            ) -> Iterator[tuple[str, list[str], str | None, dict]]:
+        """Ask MedPLIB (research software, not for clinical use) about a medical image; it answers in words and,
+        for a segmentation request, with one mask per <SEG> in its answer.
+
+        Args:
+            image: the image file: PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii / .nii.gz; its middle axial slice).
+            question: the question (at most 2,000 characters), e.g. "Please segment the liver."; regions are <region1>, <region2>...
+            regions: JSON list of regions in image pixels, each {"point": [x, y]} or {"box": [x1, y1, x2, y2]}; at most 8 in all.
+            region_masks: mask images (white = region), one region each, numbered after the JSON regions.
+            history: earlier turns of the conversation about this image, as [question, answer] pairs.
+            max_new_tokens: the longest answer in tokens, 1-1024.
+            temperature: 0 answers greedily; up to 2 samples.
+        Returns:
+            the answer text, one mask PNG per <SEG> (0/255, image size), an overlay PNG (or none) and details (scores, areas in px and mm²).
+        """
         try:
-            yield from model.api_ask(image, question, regions, region_masks, history, max_new_tokens,
-                                     temperature, state, request)
+            for *out, _session in model.api_ask(image, question, regions, region_masks, history, max_new_tokens,
+                                                temperature, state, request):
+                yield tuple(out)
         except (h.InputError, RuntimeError) as err:
             raise gr.Error(str(err), print_exception=False) from None
         except Exception as err:  # noqa: BLE001 - any other failure: a sentence, nothing of its wording
@@ -293,9 +316,9 @@ def wire_api(ui: SimpleNamespace, model: h.ModelHandlers) -> None:
             raise gr.Error("The request failed. Please check the inputs and try again.",
                            print_exception=False) from None
 
-    ui.api_btn.click(api_ask, inputs=[ui.api_image, ui.api_question, ui.api_regions, ui.api_masks, ui.api_history,
+    ui.api_btn.click(ask, inputs=[ui.api_image, ui.api_question, ui.api_regions, ui.api_masks, ui.api_history,
                                       ui.api_max, ui.api_temp, ui.api_state],
-                     outputs=[ui.api_answer, ui.api_files, ui.api_overlay, ui.api_details, ui.api_state],
+                     outputs=[ui.api_answer, ui.api_files, ui.api_overlay, ui.api_details],
                      api_name="ask", api_description=API_DESCRIPTION, **MODEL)
 
 

@@ -11,7 +11,7 @@ Modules: ``reader`` (type sniffing, entry point), ``pictures`` (the rule "pictur
 """
 
 from .errors import SUPPORTED_TEXT, ImageInputError
-from .export import export_masks, mask_dicom_seg, mask_nifti, mask_png, read_mask_nifti, safe_stem
+from .export import export_masks, mask_dicom_seg, mask_nifti, mask_png, read_mask_nifti, safe_stem, volume_nifti
 from .limits import MAX_FILE_BYTES, MAX_PIXELS, MAX_VOXELS
 from .loaded import LoadedImage, slice_image, slice_values
 from .pictures import PictureRGB, array_rgb, picture_rgb
@@ -22,7 +22,7 @@ load_image = load_upload  # the library's name for it; the app's handlers call i
 
 __all__ = [
     "SUPPORTED_TEXT", "ImageInputError", "export_masks", "mask_dicom_seg", "mask_nifti", "mask_png", "read_mask_nifti",
-    "safe_stem", "MAX_FILE_BYTES", "MAX_PIXELS", "MAX_VOXELS", "LoadedImage", "slice_image", "slice_values",
+    "safe_stem", "volume_nifti", "MAX_FILE_BYTES", "MAX_PIXELS", "MAX_VOXELS", "LoadedImage", "slice_image", "slice_values",
     "PictureRGB", "array_rgb", "picture_rgb", "load_upload", "load_image", "WINDOW_CHOICES", "WINDOW_PRESETS",
     "Window", "apply_window", "percentile_window", "window_label",
 ]

@@ -7,6 +7,7 @@ windowing. Multi-frame DICOM becomes a volume of frames.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,11 @@ def _read_dataset(p: Path, name: str, force: bool) -> Any:
 
     try:
         ds = pydicom.dcmread(p, force=force)
-    except InvalidDicomError as e:
-        raise ImageInputError(f"'{name}' is not a valid DICOM file.") from e
     except Exception as e:  # pydicom raises many types for damaged files
+        if _ran_out(e):
+            raise ImageInputError(TRUNCATED.format(name=name, detail="it ends in the middle of a data element")) from e
+        if isinstance(e, InvalidDicomError):
+            raise ImageInputError(f"'{name}' is not a valid DICOM file.") from e
         raise ImageInputError(
             f"'{name}' could not be read as DICOM; it may be damaged or truncated "
             f"({error_detail(e)})."
@@ -76,6 +79,9 @@ def _read_dataset(p: Path, name: str, force: bool) -> Any:
     if force and not any(k in ds for k in ("SOPClassUID", "Modality", "PixelData", "Rows")):
         raise ImageInputError(unsupported_message(name, b""))
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        cut = _cut_short(ds, p.stat().st_size)
+        if cut:
+            raise ImageInputError(TRUNCATED.format(name=name, detail=cut))
         what = str(ds.get("Modality", "") or "").strip()
         extra = f" (Modality: {what})" if what else ""
         raise ImageInputError(
@@ -83,6 +89,44 @@ def _read_dataset(p: Path, name: str, force: bool) -> Any:
             "structure set or DICOMDIR. Please upload a DICOM image."
         )
     return ds
+
+
+TRUNCATED = "'{name}' is a truncated (incomplete) DICOM file: {detail}. Please upload the complete file."
+
+
+def _ran_out(err: BaseException | None) -> bool:
+    """Whether pydicom failed because the file ended (inside a sequence item or an element header)."""
+    while err is not None:
+        if isinstance(err, (struct.error, EOFError)) or str(err).startswith("No tag to read at file position"):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _cut_short(ds: Any, size: int) -> str | None:
+    """How a dataset without pixel data shows it was cut short (pydicom stops quietly at the end of a
+    truncated file): it gives an image size, or it ends inside its last element."""
+    if "Rows" in ds and "Columns" in ds:
+        return "it ends before its pixel data"
+    if len(ds):
+        last = ds.get_item(max(ds.keys()))
+        tell, length = getattr(last, "value_tell", None), getattr(last, "length", None)
+        if isinstance(tell, int) and isinstance(length, int) and length != 0xFFFFFFFF and tell + length != size:
+            return "it ends in the middle of a data element"
+    return None
+
+
+def _missing_pixel_bytes(ds: Any, frames: int) -> tuple[int, int] | None:
+    """(bytes present, bytes expected) when native (uncompressed) pixel data is cut short, else None."""
+    try:
+        if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+            return None
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * frames * samples * int(ds.BitsAllocated) // 8
+        present = len(ds.PixelData)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        return None
+    return (present, expected) if present < expected else None
 
 
 def _checked_frames(ds: Any, name: str) -> int:
@@ -104,8 +148,12 @@ def _checked_frames(ds: Any, name: str) -> int:
     return frames
 
 
-def _decode_pixels(ds: Any, name: str) -> np.ndarray:
+def _decode_pixels(ds: Any, name: str, frames: int = 1) -> np.ndarray:
     """The decoded, non-empty pixel array."""
+    short = _missing_pixel_bytes(ds, frames)
+    if short is not None:
+        raise ImageInputError(TRUNCATED.format(
+            name=name, detail=f"it holds {short[0]:,} of the {short[1]:,} bytes of pixel data its header announces"))
     try:
         arr = ds.pixel_array
     except MemoryError as e:
@@ -152,7 +200,7 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
     notes: list[str] = []
     ds = _read_dataset(p, name, force)
     frames = _checked_frames(ds, name)
-    arr = _decode_pixels(ds, name)
+    arr = _decode_pixels(ds, name, frames)
 
     modality = str(ds.get("Modality", "") or "").strip().upper() or None
     spacing = _dicom_spacing(ds, notes)
@@ -186,6 +234,8 @@ def load_dicom(p: Path, name: str, window: Window, force: bool) -> LoadedImage:
         axis=axis, n_slices=n, slice_index=idx, invert=invert, modality=modality,
         slice_affine=dicom_affine(ds, spacing) if volume is None else None,
         dicom=ds if volume is None else None, notes=tuple(notes),
+        volume_affine=None if volume is None else frames_affine(ds, spacing, n),
+        volume_dicom=None if volume is None else ds,
     )
 
 
@@ -233,4 +283,56 @@ def dicom_affine(ds: Any, spacing: tuple[float, float] | None) -> np.ndarray | N
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1] = along_col * spacing[0], along_row * spacing[1]
     lps[:3, 2], lps[:3, 3] = normal * thickness, position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+
+
+def _orientation(ds: Any) -> np.ndarray | None:
+    """ImageOrientationPatient (6 direction cosines), top level or in the shared functional groups."""
+    for get in (lambda: ds.ImageOrientationPatient,
+                lambda: ds.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient):
+        try:
+            orient = np.array([float(v) for v in get()], dtype=float)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            continue
+        if orient.shape == (6,) and np.isfinite(orient).all():
+            return orient
+    return None
+
+
+def _frame_positions(ds: Any, frames: int) -> np.ndarray | None:
+    """(frames, 3) ImagePositionPatient of every frame (per-frame functional groups), else None."""
+    try:
+        pos = np.array([[float(v) for v in g.PlanePositionSequence[0].ImagePositionPatient]
+                        for g in ds.PerFrameFunctionalGroupsSequence], dtype=float)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    return pos if pos.shape == (frames, 3) and np.isfinite(pos).all() else None
+
+
+def frames_affine(ds: Any, spacing: tuple[float, float] | None, frames: int) -> np.ndarray | None:
+    """Scanner RAS (mm) affine of a multi-frame image stored as ``(frames, rows, columns)``: voxel (f, r, c).
+
+    The frame step comes from the per-frame positions (first to last, evenly spread) or, for a single
+    ImagePositionPatient, from SpacingBetweenSlices (else SliceThickness) along the slice normal. None
+    without orientation, spacing or a position."""
+    orient = _orientation(ds)
+    positions = _frame_positions(ds, frames)
+    if positions is None:
+        try:
+            first = np.array([float(v) for v in ds.ImagePositionPatient], dtype=float)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if first.shape != (3,) or not np.isfinite(first).all():
+            return None
+    if orient is None or spacing is None:
+        return None
+    along_row, along_col = orient[:3], orient[3:]
+    if positions is not None:
+        first = positions[0]
+        step = (positions[-1] - positions[0]) / max(frames - 1, 1)
+    else:
+        gap = _first_float(ds.get("SpacingBetweenSlices")) or _first_float(ds.get("SliceThickness")) or 1.0
+        step = np.cross(along_row, along_col) * gap
+    lps = np.eye(4)
+    lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = step, along_col * spacing[0], along_row * spacing[1], first
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

@@ -13,9 +13,10 @@ working directory) and refuse the working directory itself. Nothing is written n
   another geometry; ``export_masks(..., source=loaded)`` passes the source's own geometry
   (:attr:`LoadedImage.slice_affine`: the NIfTI header of the shown slice, or the DICOM position /
   orientation / spacing), so the mask overlays the source volume in a viewer.
-* DICOM-SEG (``.seg.dcm``, via highdicom): when the source is a single-frame DICOM, one binary
-  Segmentation object holding every mask as a segment, referencing the source image (same study,
-  frame of reference and geometry).
+* DICOM-SEG (``.seg.dcm``, via highdicom): when the source is a DICOM, one binary Segmentation object
+  holding every mask as a segment, referencing the source image (same study, frame of reference and
+  geometry); a multi-frame source takes one mask per frame (:mod:`medplib.volume`).
+* 3-D NIfTI (:func:`volume_nifti`): a label volume on the source volume's affine.
 """
 
 from __future__ import annotations
@@ -82,19 +83,33 @@ def mask_nifti(mask: Any, path: str | os.PathLike, spacing: Sequence[float] | No
     ``spacing`` = ``(row, col)`` pixel spacing in mm (sets the voxel size); ``affine`` overrides
     the default geometry (:func:`default_affine`).
     """
-    import nibabel as nib
-
     p = _target(path, (".nii", ".nii.gz"))
     m = _as_mask(mask)
     data = np.ascontiguousarray(m.astype(np.uint8)[:, :, None])
     aff = default_affine(spacing) if affine is None else np.asarray(affine, dtype=float)
-    img = nib.Nifti1Image(data, aff)
-    img.header.set_data_dtype(np.uint8)
+    return _save_nifti(data, aff, p, "scanner" if affine is not None else "aligned")
+
+
+def volume_nifti(labels: Any, path: str | os.PathLike, affine: np.ndarray) -> Path:
+    """Write a 3-D label volume (0 = background, k = structure k; ``uint8``, ``uint16`` above 255 labels)
+    as NIfTI-1 on ``affine`` (voxel -> scanner RAS mm, the source's geometry); returns the path."""
+    p = _target(path, (".nii", ".nii.gz"))
+    vol = np.asarray(labels)
+    if vol.ndim != 3 or vol.size == 0 or vol.dtype.kind not in "biu" or (vol.size and vol.min() < 0):
+        raise ValueError(f"expected a 3-D non-negative integer label volume, got {vol.dtype} {vol.shape}")
+    dtype = np.uint8 if vol.max() < 256 else np.uint16
+    return _save_nifti(np.ascontiguousarray(vol.astype(dtype)), np.asarray(affine, dtype=float), p, "scanner")
+
+
+def _save_nifti(data: np.ndarray, affine: np.ndarray, p: Path, code: str) -> Path:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_data_dtype(data.dtype)
     img.header.set_xyzt_units("mm")
     img.header["descrip"] = b"MedPLIB demo mask (research use only)"
-    code = "scanner" if affine is not None else "aligned"
-    img.set_sform(aff, code=code)
-    img.set_qform(aff, code=code)
+    img.set_sform(affine, code=code)
+    img.set_qform(affine, code=code)
     nib.save(img, str(p))
     return p
 
@@ -122,16 +137,19 @@ def safe_stem(name: str | None, default: str = "image") -> str:
 
 def mask_dicom_seg(masks: Sequence[Any], path: str | os.PathLike, source: Any,
                    labels: Sequence[str] | None = None) -> Path:
-    """Write ``masks`` (each H x W at the source's size) as one binary DICOM-SEG referencing ``source``
-    (a single-frame pydicom dataset, e.g. ``LoadedImage.dicom``); segment k is mask k. Returns the path."""
+    """Write ``masks`` as one binary DICOM-SEG referencing ``source`` (a pydicom dataset: ``LoadedImage.dicom``
+    with masks H x W at its size, or a multi-frame ``LoadedImage.volume_dicom`` with masks frames x H x W);
+    segment k is mask k. Returns the path."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     p = _target(path, (".dcm",))
-    stack = np.stack([_as_mask(m) for m in masks]) if len(masks) else np.zeros((0, 0, 0), bool)
-    shape = (int(source.Rows), int(source.Columns))
+    frames = int(source.get("NumberOfFrames", 1) or 1)
+    as_frames = (lambda m: np.asarray(m).astype(bool)) if frames > 1 else (lambda m: _as_mask(m)[None])
+    stack = np.stack([as_frames(m) for m in masks]) if len(masks) else np.zeros((0, 0, 0, 0), bool)
+    shape = (frames, int(source.Rows), int(source.Columns))
     if stack.shape[0] == 0 or stack.shape[1:] != shape:
-        raise ValueError(f"DICOM-SEG needs at least one mask of the source's size {shape}, got {stack.shape}")
+        raise ValueError(f"DICOM-SEG needs at least one mask of the source's size {shape}, got {stack.shape[1:]}")
     algorithm = hd.AlgorithmIdentificationSequence(name="MedPLIB", version="0.1.0",
                                                    family=codes.cid7162.ArtificialIntelligence)
     segments = [hd.seg.SegmentDescription(
@@ -139,7 +157,7 @@ def mask_dicom_seg(masks: Sequence[Any], path: str | os.PathLike, source: Any,
         segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
     ) for k in range(stack.shape[0])]
-    labelled = np.moveaxis(stack, 0, -1)[None].astype(np.uint8)  # (frames = 1, H, W, segments)
+    labelled = np.moveaxis(stack, 0, -1).astype(np.uint8)  # (frames, H, W, segments)
     seg = hd.seg.Segmentation(
         source_images=[source], pixel_array=labelled, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=segments, series_instance_uid=hd.UID(), series_number=9000,

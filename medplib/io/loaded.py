@@ -33,11 +33,15 @@ class LoadedImage:
         n_slices: number of slices along ``axis`` (1 for 2D).
         slice_index: index of the shown slice.
         voxel_spacing_mm: spacing of the volume's three axes in mm (NIfTI), else None.
-        volume_affine: 4 x 4 voxel -> scanner RAS (mm) affine of ``volume`` (NIfTI, after reorientation).
+        volume_affine: 4 x 4 voxel -> scanner RAS (mm) affine of ``volume`` (NIfTI: after reorientation;
+            multi-frame DICOM: voxel = (frame, row, column), from the frames' position / orientation / spacing).
+        source_affine: the NIfTI header's own affine (the file's voxel order before reorientation), so that
+            3-D exports can be written in the source's layout (:mod:`medplib.volume`); else None.
         slice_affine: 4 x 4 affine of the shown slice as an ``(H, W, 1)`` array (voxel = (row, column, 0))
             -> scanner RAS mm, from the source's geometry (NIfTI header; DICOM position / orientation /
             spacing), or None when the file has none. Mask exports use it so they overlay the source.
         dicom: the source pydicom dataset of a single-frame DICOM (DICOM-SEG export), else None.
+        volume_dicom: the source pydicom dataset of a multi-frame DICOM (3-D DICOM-SEG export), else None.
         invert: MONOCHROME1 (display is inverted after windowing).
         modality: DICOM Modality (``"CT"``, ``"MR"`` ...) or None.
         notes: short user-facing remarks (first frame used, spacing source, ...).
@@ -61,6 +65,8 @@ class LoadedImage:
     volume_affine: np.ndarray | None = field(default=None, repr=False)
     slice_affine: np.ndarray | None = field(default=None, repr=False)
     dicom: Any = field(default=None, repr=False)
+    source_affine: np.ndarray | None = field(default=None, repr=False)
+    volume_dicom: Any = field(default=None, repr=False)
     invert: bool = False
     modality: str | None = None
     notes: tuple[str, ...] = ()

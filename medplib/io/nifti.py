@@ -173,4 +173,5 @@ def load_nifti(p: Path, name: str, window: Window, gz: bool) -> LoadedImage:
         values=vals, is_ct=is_ct, window=wname, window_cw=cw, auto_window=auto, volume=vol,
         layout="ras", axis=axis, n_slices=n, slice_index=idx, voxel_spacing_mm=zt, volume_affine=affine,
         slice_affine=None if affine is None else ras_slice_affine(affine, vol.shape, axis, idx), notes=tuple(notes),
+        source_affine=np.asarray(img.affine, dtype=float),
     )
