@@ -7,12 +7,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import zlib
 from pathlib import Path
@@ -25,98 +23,12 @@ pytest.importorskip("gradio")
 httpx = pytest.importorskip("httpx")
 
 from demo import files  # noqa: E402
-from tests.app_helpers import free_port, load_test_model  # noqa: E402
+from tests.app_helpers import free_port  # noqa: E402
+from tests.reliability_helpers import (CT, ROOT, ask_args, assert_clear, call, file_arg, left_bytes,  # noqa: E402
+                                       upload, wait_for)
 
-ROOT = Path(__file__).resolve().parents[1]
-CT = ROOT / "examples" / "ct.png"
 SECRET_NAME = "Jane-Doe-1957-secret"  # an upload name that must never reach the log
 SECRET_TEXT = "zebra-quartz-question"  # question text that must never reach the log
-INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packages|\.py\b|NaN|pydantic|body")
-
-
-@pytest.fixture(scope="module")
-def temp_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gradio-tmp")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(folder))
-        # short lifetimes so that the residue checks finish in seconds (the app's are under a minute)
-        mp.setattr(files, "UNCLAIMED_TTL_S", 15.0)
-        mp.setattr(files, "DETACHED_IDLE_S", 15.0)
-        mp.setattr(files, "SWEEP_EVERY_S", 0.5)
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def live(temp_dir, tmp_path_factory):
-    from demo import ui
-
-    medplib = load_test_model(tmp_path_factory.mktemp("model"))
-    demo = ui.build_app(medplib, {"max_new_tokens": 2})
-    port = free_port()
-    ui.launch(demo, host="127.0.0.1", port=port, max_file_size="5mb", prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
-
-
-def upload(url: str, data: bytes, name: str) -> str:
-    r = httpx.post(f"{url}/gradio_api/upload", files={"files": (name, data)}, timeout=30)
-    r.raise_for_status()
-    return r.json()[0]
-
-
-def file_arg(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-
-def call(url: str, data: list | str, session: str | None = None, timeout: float = 60) -> tuple[str, object]:
-    """POST /gradio_api/call/ask (``data`` as a list, or raw JSON text for values JSON cannot
-    express), then read its event stream: ("complete", outputs) or ("error", message)."""
-    body = {"data": data} if isinstance(data, list) else None
-    raw = json.dumps({**(body or {}), **({"session_hash": session} if session else {})}) if body is not None else data
-    r = httpx.post(f"{url}/gradio_api/call/ask", content=raw, headers={"content-type": "application/json"},
-                   timeout=timeout)
-    if r.status_code != 200:
-        return "http", r.text
-    event_id = r.json()["event_id"]
-    event = None
-    with httpx.stream("GET", f"{url}/gradio_api/call/ask/{event_id}", timeout=timeout) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(line.split(":", 1)[1])
-                return event, payload.get("error") if isinstance(payload, dict) else payload
-    return "none", None
-
-
-def ask_args(image: str, question: str = "What is this?", regions=(), masks=(), history=(), n=2, t=0.0) -> list:
-    return [file_arg(image), question, list(regions), [file_arg(m) for m in masks], list(history), n, t]
-
-
-def assert_clear(event: str, message: object, what: str) -> None:
-    assert event == "error", f"{what}: expected a refusal, got {event} {message!r}"
-    assert isinstance(message, str) and 10 < len(message) < 300, f"{what}: no clear message: {message!r}"
-    assert not INTERNAL.search(message), f"{what}: internals in {message!r}"
-
-
-def left_bytes(folder: Path) -> int:
-    """Bytes under the temp folder other than Gradio's own cached copies of the example gallery
-    (``<temp>/<sha256>/<name>``, made at startup); an empty file counts as one byte."""
-    gallery = {(p.name, p.read_bytes()) for p in (ROOT / "examples").glob("*.png")}
-
-    def is_gallery(p: Path) -> bool:
-        return p.parent.parent == folder and (p.name, p.read_bytes()) in gallery
-
-    return sum(p.stat().st_size or 1 for p in folder.rglob("*") if p.is_file() and not is_gallery(p))
-
-
-def wait_for(condition, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Shared by the reliability, access, browser-residue and hostile-audit tests (their live app with
+short file lifetimes: the `temp_dir` / `live` fixtures in conftest.py): plain-HTTP calls of `/ask`,
+clear-message checks and the bytes left on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CT = ROOT / "examples" / "ct.png"
+INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packages|\.py\b|NaN|pydantic|body")
+
+
+def upload(url: str, data: bytes, name: str, http: httpx.Client | None = None) -> str:
+    """POST /gradio_api/upload; ``http``: a client that keeps cookies (else none are sent)."""
+    r = (http or httpx).post(f"{url}/gradio_api/upload", files={"files": (name, data)}, timeout=30)
+    r.raise_for_status()
+    return r.json()[0]
+
+
+def file_arg(path: str) -> dict:
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def call(url: str, data: list | str, session: str | None = None, timeout: float = 60,
+         http: httpx.Client | None = None, api: str = "ask") -> tuple[str, object]:
+    """POST /gradio_api/call/ask (``data`` as a list, or raw JSON text for values JSON cannot
+    express), then read its event stream: ("complete", outputs) or ("error", message)."""
+    body = {"data": data} if isinstance(data, list) else None
+    raw = json.dumps({**(body or {}), **({"session_hash": session} if session else {})}) if body is not None else data
+    http = http or httpx
+    r = http.post(f"{url}/gradio_api/call/{api}", content=raw, headers={"content-type": "application/json"},
+                   timeout=timeout)
+    if r.status_code != 200:
+        return "http", r.text
+    event_id = r.json()["event_id"]
+    event = None
+    with http.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = json.loads(line.split(":", 1)[1])
+                return event, payload.get("error") if isinstance(payload, dict) else payload
+    return "none", None
+
+
+def ask_args(image: str, question: str = "What is this?", regions=(), masks=(), history=(), n=2, t=0.0) -> list:
+    return [file_arg(image), question, list(regions), [file_arg(m) for m in masks], list(history), n, t]
+
+
+def assert_clear(event: str, message: object, what: str) -> None:
+    assert event == "error", f"{what}: expected a refusal, got {event} {message!r}"
+    assert isinstance(message, str) and 10 < len(message) < 300, f"{what}: no clear message: {message!r}"
+    assert not INTERNAL.search(message), f"{what}: internals in {message!r}"
+
+
+def is_gallery_copy(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is Gradio's cached copy of an example (``<temp>/<sha256>/<name>``, made at startup)."""
+    example = ROOT / "examples" / path.name
+    return path.parent.parent == folder and example.is_file() and path.read_bytes() == example.read_bytes()
+
+
+def left_bytes(folder: Path) -> int:
+    """Bytes under the temp folder other than the example gallery's cached copies; an empty file counts
+    as one byte."""
+    return sum(p.stat().st_size or 1 for p in folder.rglob("*") if p.is_file() and not is_gallery_copy(p, folder))
+
+
+def wait_for(condition, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
