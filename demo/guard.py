@@ -30,7 +30,7 @@ import secrets
 from typing import Any
 from urllib.parse import unquote
 
-from demo import clients, files
+from demo import api_requests, clients, files
 
 PUBLIC_EVENTS = ("ask",)  # api names any client may call (the /ask API, its MCP tool); the rest: the page only
 FOREIGN_SESSION = "This session belongs to another client. Please start your own session."
@@ -123,40 +123,47 @@ class PrivacyGuard:
         raw = await _body(receive)
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return await _plain(send, 400, "The request body is not valid JSON.")
         if not isinstance(body, dict):
             return await _plain(send, 400, 'The request body must be a JSON object like {"data": [...]}.')
-        if not self._is_public(scope.get("path", ""), body) and (client is None or client.kind != "page"):
+        fn = self._public_fn(scope.get("path", ""), body)
+        if fn is None and (client is None or client.kind != "page"):
             return await _plain(send, 403, PAGE_ONLY)
-        if not body.get("session_hash"):
+        problem = api_requests.problem(body, fn, "/call/v2/" not in scope.get("path", ""))
+        if problem:
+            return await _plain(send, 400, problem)
+        minted = not body.get("session_hash")
+        if minted:
             body["session_hash"] = secrets.token_hex(16)
+        if minted or fn is not None:  # a public event's file arguments are rewritten to their plain form
             raw = json.dumps(body).encode()
         key = str(body["session_hash"])
         if not files.bind_client(key, client.id if client else None):
             return await _plain(send, 403, FOREIGN_SESSION)
         for p in _paths(body.get("data")):
             files.may_use(key, p)  # a refused path gets the handler's message later
-        return await self.app(_with_length(scope, raw), _replay(raw, receive), send)
+        return await self.app(_with_length(scope, raw), _replay(raw, receive), _plain_422(send))
 
-    def _is_public(self, path: str, body: dict) -> bool:
-        """Whether the event a join / call names is one of the public ones (deny what cannot be told)."""
-        public = {i for i, fn in self.blocks.fns.items() if fn.api_name in PUBLIC_EVENTS}
+    def _public_fn(self, path: str, body: dict) -> Any:
+        """The public event a join / call names, or None (a private one, or one that cannot be told)."""
+        public = {i: fn for i, fn in self.blocks.fns.items() if fn.api_name in PUBLIC_EVENTS}
         if "/queue/join" in path:
             index = body.get("fn_index")
             try:
-                return isinstance(index, (int, float, str)) and not isinstance(index, bool) and int(index) in public
+                ok = isinstance(index, (int, float, str)) and not isinstance(index, bool)
+                return public.get(int(index)) if ok else None
             except (TypeError, ValueError, OverflowError):
-                return False
+                return None
         name = next((path.split(a, 1)[1] for a in API_PATHS if a in path), "").strip("/").split("/")[0]
-        return name in PUBLIC_EVENTS
+        return next((fn for fn in public.values() if fn.api_name == name), None)
 
     async def _cancel(self, scope, receive, send, cid: str | None):
         """Cancelling names a session: only its own client may."""
         raw = await _body(receive)
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return await _plain(send, 400, "The request body is not valid JSON.")
         key = body.get("session_hash") if isinstance(body, dict) else None
         if isinstance(key, str) and not files.bind_client(key, cid):
@@ -204,6 +211,22 @@ def _is_private(target: str) -> bool:
         return Path(target).resolve().is_relative_to(files.private_root())
     except (OSError, ValueError):
         return False
+
+
+def _plain_422(send):
+    """``send`` that turns a validation error (422, the validator's JSON) into a plain sentence."""
+    replaced = False
+
+    async def wrapped(message):
+        nonlocal replaced
+        if message["type"] == "http.response.start" and message.get("status") == 422:
+            replaced = True
+            return await _plain(send, 422, "The request does not have the form this endpoint takes "
+                                           '({"data": [...]} with one value per argument).')
+        if not replaced:
+            await send(message)
+
+    return wrapped
 
 
 def _file_target(path: str) -> str | None:

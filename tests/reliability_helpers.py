@@ -13,7 +13,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CT = ROOT / "examples" / "ct.png"
-INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packages|\.py\b|NaN|pydantic|body")
+INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packages|\.py\b|float NaN|pydantic|body")
 
 
 def upload(url: str, data: bytes, name: str, http: httpx.Client | None = None) -> str:

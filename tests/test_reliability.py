@@ -4,7 +4,6 @@ and the bytes left on disk after sessions and after a shutdown."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -12,18 +11,16 @@ import subprocess
 import sys
 import threading
 import uuid
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("gradio")
 httpx = pytest.importorskip("httpx")
 
 from demo import files  # noqa: E402
 from tests.app_helpers import free_port  # noqa: E402
+from tests.hostile_corpus import hostile_files  # noqa: E402
 from tests.reliability_helpers import (CT, ROOT, ask_args, assert_clear, call, file_arg, left_bytes,  # noqa: E402
                                        upload, wait_for)
 
@@ -34,50 +31,6 @@ SECRET_TEXT = "zebra-quartz-question"  # question text that must never reach the
 # ------------------------------------------------------------------------------------------------
 # Hostile corpus
 # ------------------------------------------------------------------------------------------------
-
-
-def _png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _png_header(w: int, h: int) -> bytes:
-    import struct
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * (w + 1) * 4)) + chunk(b"IEND", b""))
-
-
-def hostile_files() -> dict[str, tuple[str, bytes]]:
-    rng = np.random.default_rng(1)
-    good = _png(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
-    jpeg = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(jpeg, format="JPEG")
-    return {
-        "zero bytes": ("empty.png", b""),
-        "text as png": ("notes.png", b"hello, this is not an image\n" * 10),
-        "truncated png": ("cut.png", good[: len(good) // 2]),
-        "noise after signature": ("noise.png", b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 255, 900, np.uint8))),
-        "huge dimensions": ("huge.png", _png_header(70000, 70000)),
-        "one pixel tall": ("thin.png", _png(np.zeros((1, 4000), np.uint8))),
-        "png named dcm": ("scan.dcm", good),
-        "jpeg named nii": ("vol.nii", jpeg.getvalue()),
-        "garbage nii.gz": ("vol.nii.gz", zlib.compress(b"\0" * 4000)),
-        "gzip bomb": ("bomb.nii.gz", _gzip(b"\0" * (64 << 20))),
-        "dicom preamble only": ("x.dcm", b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x001.2\0"),
-        "json as image": ("regions.json", b'[{"point": [1, 2]}]'),
-        "html as image": ("page.png", b"<html><script>alert(1)</script></html>"),
-    }
-
-
-def _gzip(data: bytes) -> bytes:
-    import gzip
-
-    return gzip.compress(data, compresslevel=9)
 
 
 def test_hostile_files_get_clear_messages(live, capfd):
@@ -236,26 +189,33 @@ def test_unused_uploads_and_plain_http_sessions_are_deleted(live, temp_dir):
     assert wait_for(lambda: left_bytes(temp_dir) == 0, timeout=30), left_bytes(temp_dir)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_shutdown_deletes_every_session_file(tmp_path, sig):
-    temp = tmp_path / "gradio"
-    port = free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(temp), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+def test_shutdown_deletes_every_session_file(tmp_path):
+    """SIGTERM and SIGINT, each to an app with an open session (an upload it used, files made for it)
+    and an unused upload; both apps start together, so the test waits for one start-up."""
+    apps = {}
     try:
-        assert wait_for(lambda: _up(url), timeout=120), "the app did not start"
-        path = upload(url, CT.read_bytes(), "open-session.png")
-        assert call(url, ask_args(path), session=uuid.uuid4().hex)[0] == "complete"
-        upload(url, CT.read_bytes(), "unused.png")
-        assert left_bytes(temp) > 0
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            temp, port = tmp_path / sig.name, free_port()
+            env = {**os.environ, "GRADIO_TEMP_DIR": str(temp), "HF_HUB_OFFLINE": "1"}
+            apps[sig] = (subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                         f"http://127.0.0.1:{port}", temp)
+        for sig, (proc, url, temp) in apps.items():
+            assert wait_for(lambda: _up(url), timeout=180), f"the app for {sig.name} did not start"
+            path = upload(url, CT.read_bytes(), "open-session.png")
+            event, out = call(url, ask_args(path, "Please segment the liver."), session=uuid.uuid4().hex)
+            assert event == "complete", out
+            upload(url, CT.read_bytes(), "unused.png")
+            assert left_bytes(temp) > 0
+        for sig, (proc, _, _) in apps.items():
+            proc.send_signal(sig)
+        for proc, _, _ in apps.values():
+            proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert left_bytes(temp) == 0
+        for proc, _, _ in apps.values():
+            if proc.poll() is None:
+                proc.kill()
+    assert {sig.name: left_bytes(temp) for sig, (_, _, temp) in apps.items()} == {"SIGTERM": 0, "SIGINT": 0}
 
 
 def _up(url: str) -> bool:
