@@ -68,8 +68,15 @@ def is_gallery_copy(path: Path, folder: Path) -> bool:
 
 def left_bytes(folder: Path) -> int:
     """Bytes under the temp folder other than the example gallery's cached copies; an empty file counts
-    as one byte."""
-    return sum(p.stat().st_size or 1 for p in folder.rglob("*") if p.is_file() and not is_gallery_copy(p, folder))
+    as one byte (a file deleted while this looks counts nothing)."""
+    total = 0
+    for p in folder.rglob("*"):
+        try:
+            if p.is_file() and not is_gallery_copy(p, folder):
+                total += p.stat().st_size or 1
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def wait_for(condition, timeout: float = 30.0) -> bool:
@@ -81,3 +88,57 @@ def wait_for(condition, timeout: float = 30.0) -> bool:
     return condition()
 
 
+
+
+def concurrent_sessions(url: str, n_sessions: int, n_requests: int, gradio_clients: int = 0) -> tuple[list[str], int]:
+    """``n_sessions`` users start at the same moment, each uploads the same bytes (CT) and asks
+    ``n_requests`` times without pauses (with and without a region); the first ``gradio_clients`` use
+    gradio_client and close together at the end, the others plain HTTP. Returns (errors, answers)."""
+    import threading
+    import uuid
+
+    errors: list[str] = []
+    answers: list[str] = []
+    start, end = threading.Barrier(n_sessions), threading.Barrier(gradio_clients or 1)
+
+    def questions():
+        for j in range(n_requests):
+            regions = [{"box": [10, 10, 60, 60]}] if j % 2 else []
+            yield ("What is in <region1>?" if regions else "What is this?"), regions
+
+    def http_user() -> None:
+        key = uuid.uuid4().hex
+        start.wait(timeout=120)
+        path = upload(url, CT.read_bytes(), "ct.png")  # the same bytes as every other session's
+        for q, regions in questions():
+            event, out = call(url, ask_args(path, q, regions), session=key, timeout=300)
+            if event == "complete":
+                answers.append(out[0])
+            else:
+                errors.append(f"{event}: {out}")
+
+    def client_user() -> None:
+        from gradio_client import Client, handle_file
+
+        client = Client(url + "/", verbose=False)
+        try:
+            start.wait(timeout=120)
+            for q, regions in questions():
+                answers.append(client.predict(handle_file(str(CT)), q, regions, [], [], 2, 0.0, api_name="/ask")[0])
+        finally:
+            end.wait(timeout=600)
+            client.close()
+
+    def user(run) -> None:
+        try:
+            run()
+        except Exception as err:  # noqa: BLE001 - collected and asserted by the caller
+            errors.append(f"{type(err).__name__}: {err}")
+
+    threads = [threading.Thread(target=user, args=(client_user if i < gradio_clients else http_user,))
+               for i in range(n_sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=900)
+    return errors, len(answers)

@@ -17,7 +17,8 @@ pytest.importorskip("gradio")
 httpx = pytest.importorskip("httpx")
 
 from tests import hostile_corpus as corpus  # noqa: E402
-from tests.reliability_helpers import CT, INTERNAL, ask_args, left_bytes, upload, wait_for  # noqa: E402
+from tests.reliability_helpers import (CT, INTERNAL, ask_args, concurrent_sessions, left_bytes,  # noqa: E402
+                                       upload, wait_for)
 
 SECRET_NAME = "Doe-John-1949-private"
 SECRET_TEXT = "walrus-cobalt-question"
@@ -147,3 +148,11 @@ def test_hostile_python_api(tmp_path_factory):
             found[name] = f"{type(err).__name__}: {str(err)[:200]}"
     assert len(cases) > 150
     assert not found, report(found, len(cases))
+
+
+def test_twenty_sessions_ten_requests_each(live, temp_dir):
+    """20 x 10 without pauses, half of them gradio_client sessions; sharing the file's bytes, starting and
+    ending together: every request answered, then 0 bytes left."""
+    errors, answers = concurrent_sessions(live, n_sessions=20, n_requests=10, gradio_clients=10)
+    assert not errors and answers == 200, errors[:5]
+    assert wait_for(lambda: left_bytes(temp_dir) == 0, timeout=60), left_bytes(temp_dir)
