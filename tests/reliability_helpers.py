@@ -30,24 +30,31 @@ def file_arg(path: str) -> dict:
 def call(url: str, data: list | str, session: str | None = None, timeout: float = 60,
          http: httpx.Client | None = None, api: str = "ask") -> tuple[str, object]:
     """POST /gradio_api/call/ask (``data`` as a list, or raw JSON text for values JSON cannot
-    express), then read its event stream: ("complete", outputs) or ("error", message)."""
+    express), then read its event stream: ("complete", outputs), ("error", message) or, refused
+    before the queue, ("http", text)."""
     body = {"data": data} if isinstance(data, list) else None
     raw = json.dumps({**(body or {}), **({"session_hash": session} if session else {})}) if body is not None else data
+    kind, payload, _ = post_and_follow(url, raw, timeout, http, api)
+    return kind, payload
+
+
+def post_and_follow(url: str, raw: str | bytes, timeout: float = 60, http: httpx.Client | None = None,
+                    api: str = "ask") -> tuple[str, object, int]:
+    """POST a raw body to /gradio_api/call/<api> and follow its event stream: (kind, payload, status)."""
     http = http or httpx
     r = http.post(f"{url}/gradio_api/call/{api}", content=raw, headers={"content-type": "application/json"},
-                   timeout=timeout)
+                  timeout=timeout)
     if r.status_code != 200:
-        return "http", r.text
-    event_id = r.json()["event_id"]
+        return "http", r.text, r.status_code
     event = None
-    with http.stream("GET", f"{url}/gradio_api/call/{api}/{event_id}", timeout=timeout) as stream:
+    with http.stream("GET", f"{url}/gradio_api/call/{api}/{r.json()['event_id']}", timeout=timeout) as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and event in ("complete", "error"):
                 payload = json.loads(line.split(":", 1)[1])
-                return event, payload.get("error") if isinstance(payload, dict) else payload
-    return "none", None
+                return event, payload.get("error") if isinstance(payload, dict) else payload, 200
+    return "none", None, 200
 
 
 def ask_args(image: str, question: str = "What is this?", regions=(), masks=(), history=(), n=2, t=0.0) -> list:
@@ -120,7 +127,7 @@ def concurrent_sessions(url: str, n_sessions: int, n_requests: int, gradio_clien
     def client_user() -> None:
         from gradio_client import Client, handle_file
 
-        client = Client(url + "/", verbose=False)
+        client = Client(url + "/", verbose=False, httpx_kwargs={"timeout": 300})  # a loaded machine answers late
         try:
             start.wait(timeout=120)
             for q, regions in questions():

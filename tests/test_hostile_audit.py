@@ -18,7 +18,7 @@ httpx = pytest.importorskip("httpx")
 
 from tests import hostile_corpus as corpus  # noqa: E402
 from tests.reliability_helpers import (CT, INTERNAL, ask_args, concurrent_sessions, left_bytes,  # noqa: E402
-                                       upload, wait_for)
+                                       post_and_follow, upload, wait_for)
 
 SECRET_NAME = "Doe-John-1949-private"
 SECRET_TEXT = "walrus-cobalt-question"
@@ -28,20 +28,10 @@ HTTP_INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packag
 
 
 def ask_raw(url: str, body: str | bytes, timeout: float = 120) -> tuple[str, object]:
-    """POST a raw body to /gradio_api/call/ask and follow its stream: (kind, payload)."""
-    r = httpx.post(f"{url}/gradio_api/call/ask", content=body, headers={"content-type": "application/json"},
-                   timeout=timeout)
-    if r.status_code != 200:
-        return f"http {r.status_code}", r.text
-    kind = None
-    with httpx.stream("GET", f"{url}/gradio_api/call/ask/{r.json()['event_id']}", timeout=timeout) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                kind = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and kind in ("complete", "error"):
-                payload = json.loads(line.split(":", 1)[1])
-                return kind, payload.get("error") if isinstance(payload, dict) else payload
-    return "no result", None
+    """POST a raw body to /gradio_api/call/ask and follow its stream: (kind, payload), kind "http <status>"
+    for a refusal before the queue."""
+    kind, payload, status = post_and_follow(url, body, timeout)
+    return (f"http {status}" if kind == "http" else kind), payload
 
 
 def problem(kind: str, payload: object) -> str | None:
