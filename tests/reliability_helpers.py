@@ -75,15 +75,14 @@ def is_gallery_copy(path: Path, folder: Path) -> bool:
 
 def left_bytes(folder: Path) -> int:
     """Bytes under the temp folder other than the example gallery's cached copies; an empty file counts
-    as one byte (a file deleted while this looks counts nothing)."""
-    total = 0
-    for p in folder.rglob("*"):
+    as one byte. A folder deleted while this counts makes it count again."""
+    for _ in range(50):
         try:
-            if p.is_file() and not is_gallery_copy(p, folder):
-                total += p.stat().st_size or 1
+            return sum(p.stat().st_size or 1 for p in folder.rglob("*")
+                       if p.is_file() and not is_gallery_copy(p, folder))
         except FileNotFoundError:
             continue
-    return total
+    raise AssertionError("the temp folder kept changing while its bytes were counted")
 
 
 def wait_for(condition, timeout: float = 30.0) -> bool:
