@@ -5,7 +5,12 @@ the same file share one path, and the example gallery's cached copies live there
 session must never delete such paths. Instead every upload is received into a private folder of
 its own, ``<temp>/medplib-private/up/<random token>/`` (see :mod:`demo.guard`), and every file the
 demo writes for a session goes into ``<temp>/medplib-private/s/<random token>/``. The tokens are
-unguessable (128 bits); a file URL is only known to the client that uploaded or received it.
+unguessable (128 bits).
+
+Each upload and each session is also bound to the client that made it (the id of its cookie,
+demo.clients; ``None`` for a client without cookies): a session takes only uploads of its own
+client, and a file is served over HTTP only to the client of the session that owns it (uploads of a
+client without cookies are never served: nobody needs them back).
 
 An upload folder is *claimed* by the first session whose request names one of its files; another
 session naming it is refused. A session ends -> its claimed uploads and its own folder are
@@ -36,6 +41,8 @@ _owner: dict[str, str] = {}  # token folder name -> session key
 _born: dict[str, float] = {}  # unclaimed upload token -> time received
 _session_dir: dict[str, str] = {}  # session key -> token of its own folder
 _seen: dict[str, float] = {}  # session key -> last time it used or got a file
+_client: dict[str, str | None] = {}  # session key -> client id of its first request
+_uploader: dict[str, str | None] = {}  # upload token -> client id that uploaded it
 _attached: set[str] = set()  # sessions with a heartbeat connection (a browser tab, gradio_client)
 _pending = [lambda key: False]  # whether a session has a request waiting or running (set by demo.guard)
 
@@ -57,14 +64,22 @@ def sessions_root() -> Path:
     return private_root() / "s"
 
 
-def new_upload_dir() -> Path:
-    """A fresh, unclaimed folder for one upload request."""
+def new_upload_dir(client: str | None = None) -> Path:
+    """A fresh, unclaimed folder for one upload request of ``client``."""
     token = secrets.token_hex(16)
     folder = uploads_root() / token
     folder.mkdir(parents=True)
     with _lock:
         _born[token] = time.monotonic()
+        _uploader[token] = client
     return folder
+
+
+def bind_client(key: str, client: str | None) -> bool:
+    """Bind session ``key`` to ``client`` on its first request; False when it belongs to another client."""
+    with _lock:
+        _seen.setdefault(key, time.monotonic())
+        return _client.setdefault(key, client) == client
 
 
 def session_folder(key: str) -> Path:
@@ -88,9 +103,9 @@ def _token_of(path: Path, root: Path) -> str | None:
 def claim(key: str, path: str | os.PathLike) -> Path:
     """``path`` as a file this session may use; raises InputError for another session's or foreign file.
 
-    Allowed: an upload nobody claimed yet (it becomes this session's), this session's uploads and
-    its own folder's files. Everything else in the temp folder (Gradio's shared cache, other
-    sessions' files) is refused. Paths outside the temp folder cannot come over HTTP (Gradio only
+    Allowed: an upload of this session's client nobody claimed yet (it becomes this session's),
+    this session's uploads and its own folder's files. Everything else in the temp folder (Gradio's
+    shared cache, other sessions' or clients' files) is refused. Paths outside the temp folder cannot come over HTTP (Gradio only
     accepts uploads there); they are the Python caller's own files and are never deleted."""
     p = Path(os.path.abspath(str(path)))
     if not p.is_relative_to(temp_root()):
@@ -99,8 +114,8 @@ def claim(key: str, path: str | os.PathLike) -> Path:
     with _lock:
         _seen[key] = time.monotonic()
         if token is not None:
-            owner = _owner.get(token)
-            if owner is None and token in _born:
+            owner, uploader = _owner.get(token), _uploader.get(token)
+            if owner is None and token in _born and uploader in (None, _client.get(key)):
                 _owner[token] = key
                 _born.pop(token, None)
                 return p
@@ -130,8 +145,10 @@ def end_session(key: str | None) -> None:
         tokens = [t for t, k in _owner.items() if k == key]
         for t in tokens:
             _owner.pop(t, None)
+            _uploader.pop(t, None)
         own = _session_dir.pop(key, None)
         _seen.pop(key, None)
+        _client.pop(key, None)
         _attached.discard(key)
     for t in tokens:
         shutil.rmtree(uploads_root() / t, ignore_errors=True)
@@ -147,6 +164,7 @@ def sweep(now: float | None = None) -> None:
         old = [t for t, born in _born.items() if now - born > UNCLAIMED_TTL_S]
         for t in old:
             _born.pop(t, None)
+            _uploader.pop(t, None)
         for k in _seen:  # idle time counts from the session's last request in the queue
             if _pending[0](k):
                 _seen[k] = now
@@ -176,6 +194,8 @@ def delete_all() -> None:
         _session_dir.clear()
         _seen.clear()
         _attached.clear()
+        _client.clear()
+        _uploader.clear()
     shutil.rmtree(private_root(), ignore_errors=True)
 
 
@@ -202,17 +222,21 @@ def sweep_now(folder: Path) -> None:
     with _lock:
         _born.pop(folder.name, None)
         _owner.pop(folder.name, None)
+        _uploader.pop(folder.name, None)
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def is_live(path: str | os.PathLike) -> bool:
-    """Whether ``path`` (inside the private folder) belongs to a live upload or session folder."""
+def may_read(path: str | os.PathLike, client: str | None) -> bool:
+    """Whether ``client`` may fetch ``path`` (inside the private folder) over HTTP: a live upload it
+    made itself, or a file of a live session of this client."""
     p = Path(os.path.abspath(str(path)))
     up, own = _token_of(p, uploads_root()), _token_of(p, sessions_root())
     with _lock:
         if up is not None:
-            return up in _born or up in _owner
-        return own is not None and own in _session_dir.values()
+            live = up in _born or up in _owner
+            return live and _uploader.get(up) is not None and _uploader.get(up) == client
+        key = next((k for k, t in _session_dir.items() if t == own), None) if own is not None else None
+        return key is not None and _client.get(key) == client
 
 
 _shutdown_hooked = False

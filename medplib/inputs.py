@@ -22,6 +22,7 @@ from .processing.limits import MAX_NEW_TOKENS
 from .processing.region_types import real_number
 
 MAX_TEMPERATURE = 2.0
+MIN_SAMPLING_TEMPERATURE = 0.01  # lower temperatures generate greedily (the limit of sampling as T -> 0)
 # Tokens a user may not type: they would change the prompt's structure (image, turns, masks) rather than ask.
 RESERVED_TOKENS = tuple(t for t in (*ADDED_TOKENS, IMAGE_PLACEHOLDER, "<s>", "</s>", "<unk>")
                         if t not in (REGION_START, REGION_END))
@@ -86,8 +87,9 @@ class GenerationSettings:
             object.__setattr__(self, "max_time", t)
 
     def generate_kwargs(self) -> dict:
-        """The settings as `generate` keywords (sampling only when temperature > 0)."""
-        if self.temperature == 0:
+        """The settings as `generate` keywords (sampling only when temperature >= MIN_SAMPLING_TEMPERATURE;
+        below it sampling is greedy in all but name and logits / temperature overflow)."""
+        if self.temperature < MIN_SAMPLING_TEMPERATURE:
             out: dict[str, Any] = {"do_sample": False}
         else:
             out = {"do_sample": True, "temperature": self.temperature}

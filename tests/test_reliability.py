@@ -4,168 +4,32 @@ and the bytes left on disk after sessions and after a shutdown."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 import uuid
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("gradio")
 httpx = pytest.importorskip("httpx")
 
 from demo import files  # noqa: E402
-from tests.app_helpers import free_port, load_test_model  # noqa: E402
+from tests.app_helpers import free_port  # noqa: E402
+from tests.hostile_corpus import hostile_files  # noqa: E402
+from tests.reliability_helpers import (CT, ROOT, ask_args, assert_clear, call, concurrent_sessions,  # noqa: E402
+                                       file_arg, left_bytes, upload, wait_for)
 
-ROOT = Path(__file__).resolve().parents[1]
-CT = ROOT / "examples" / "ct.png"
 SECRET_NAME = "Jane-Doe-1957-secret"  # an upload name that must never reach the log
 SECRET_TEXT = "zebra-quartz-question"  # question text that must never reach the log
-INTERNAL = re.compile(r"Traceback|\b\w+(Error|Exception)\b|/tmp|site-packages|\.py\b|NaN|pydantic|body")
-
-
-@pytest.fixture(scope="module")
-def temp_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("gradio-tmp")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GRADIO_TEMP_DIR", str(folder))
-        # short lifetimes so that the residue checks finish in seconds (the app's are under a minute)
-        mp.setattr(files, "UNCLAIMED_TTL_S", 15.0)
-        mp.setattr(files, "DETACHED_IDLE_S", 15.0)
-        mp.setattr(files, "SWEEP_EVERY_S", 0.5)
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def live(temp_dir, tmp_path_factory):
-    from demo import ui
-
-    medplib = load_test_model(tmp_path_factory.mktemp("model"))
-    demo = ui.build_app(medplib, {"max_new_tokens": 2})
-    port = free_port()
-    ui.launch(demo, host="127.0.0.1", port=port, max_file_size="5mb", prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
-
-
-def upload(url: str, data: bytes, name: str) -> str:
-    r = httpx.post(f"{url}/gradio_api/upload", files={"files": (name, data)}, timeout=30)
-    r.raise_for_status()
-    return r.json()[0]
-
-
-def file_arg(path: str) -> dict:
-    return {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-
-def call(url: str, data: list | str, session: str | None = None, timeout: float = 60) -> tuple[str, object]:
-    """POST /gradio_api/call/ask (``data`` as a list, or raw JSON text for values JSON cannot
-    express), then read its event stream: ("complete", outputs) or ("error", message)."""
-    body = {"data": data} if isinstance(data, list) else None
-    raw = json.dumps({**(body or {}), **({"session_hash": session} if session else {})}) if body is not None else data
-    r = httpx.post(f"{url}/gradio_api/call/ask", content=raw, headers={"content-type": "application/json"},
-                   timeout=timeout)
-    if r.status_code != 200:
-        return "http", r.text
-    event_id = r.json()["event_id"]
-    event = None
-    with httpx.stream("GET", f"{url}/gradio_api/call/ask/{event_id}", timeout=timeout) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                payload = json.loads(line.split(":", 1)[1])
-                return event, payload.get("error") if isinstance(payload, dict) else payload
-    return "none", None
-
-
-def ask_args(image: str, question: str = "What is this?", regions=(), masks=(), history=(), n=2, t=0.0) -> list:
-    return [file_arg(image), question, list(regions), [file_arg(m) for m in masks], list(history), n, t]
-
-
-def assert_clear(event: str, message: object, what: str) -> None:
-    assert event == "error", f"{what}: expected a refusal, got {event} {message!r}"
-    assert isinstance(message, str) and 10 < len(message) < 300, f"{what}: no clear message: {message!r}"
-    assert not INTERNAL.search(message), f"{what}: internals in {message!r}"
-
-
-def left_bytes(folder: Path) -> int:
-    """Bytes under the temp folder other than Gradio's own cached copies of the example gallery
-    (``<temp>/<sha256>/<name>``, made at startup); an empty file counts as one byte."""
-    gallery = {(p.name, p.read_bytes()) for p in (ROOT / "examples").glob("*.png")}
-
-    def is_gallery(p: Path) -> bool:
-        return p.parent.parent == folder and (p.name, p.read_bytes()) in gallery
-
-    return sum(p.stat().st_size or 1 for p in folder.rglob("*") if p.is_file() and not is_gallery(p))
-
-
-def wait_for(condition, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 # ------------------------------------------------------------------------------------------------
 # Hostile corpus
 # ------------------------------------------------------------------------------------------------
-
-
-def _png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _png_header(w: int, h: int) -> bytes:
-    import struct
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * (w + 1) * 4)) + chunk(b"IEND", b""))
-
-
-def hostile_files() -> dict[str, tuple[str, bytes]]:
-    rng = np.random.default_rng(1)
-    good = _png(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
-    jpeg = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(jpeg, format="JPEG")
-    return {
-        "zero bytes": ("empty.png", b""),
-        "text as png": ("notes.png", b"hello, this is not an image\n" * 10),
-        "truncated png": ("cut.png", good[: len(good) // 2]),
-        "noise after signature": ("noise.png", b"\x89PNG\r\n\x1a\n" + bytes(rng.integers(0, 255, 900, np.uint8))),
-        "huge dimensions": ("huge.png", _png_header(70000, 70000)),
-        "one pixel tall": ("thin.png", _png(np.zeros((1, 4000), np.uint8))),
-        "png named dcm": ("scan.dcm", good),
-        "jpeg named nii": ("vol.nii", jpeg.getvalue()),
-        "garbage nii.gz": ("vol.nii.gz", zlib.compress(b"\0" * 4000)),
-        "gzip bomb": ("bomb.nii.gz", _gzip(b"\0" * (64 << 20))),
-        "dicom preamble only": ("x.dcm", b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x001.2\0"),
-        "json as image": ("regions.json", b'[{"point": [1, 2]}]'),
-        "html as image": ("page.png", b"<html><script>alert(1)</script></html>"),
-    }
-
-
-def _gzip(data: bytes) -> bytes:
-    import gzip
-
-    return gzip.compress(data, compresslevel=9)
 
 
 def test_hostile_files_get_clear_messages(live, capfd):
@@ -272,35 +136,10 @@ def test_files_are_bound_to_their_session(live, temp_dir):
 
 
 def test_concurrent_sessions_share_a_file_and_leave_nothing(live, temp_dir):
-    """20 sessions upload the same file and ask at the same moment (no pauses), then all leave."""
-    n_sessions, n_requests = 20, 3
-    errors: list[str] = []
-    answers: list[str] = []
-    start = threading.Barrier(n_sessions)
-    data = CT.read_bytes()
-
-    def user() -> None:
-        key = uuid.uuid4().hex
-        try:
-            start.wait(timeout=60)
-            path = upload(live, data, "ct.png")  # the same bytes as every other session's
-            for j in range(n_requests):
-                regions = [{"box": [10, 10, 60, 60]}] if j % 2 else []
-                q = "What is in <region1>?" if regions else "What is this?"
-                event, out = call(live, ask_args(path, q, regions), session=key, timeout=180)
-                if event != "complete":
-                    errors.append(f"{event}: {out}")
-                else:
-                    answers.append(out[0])
-        except Exception as err:  # noqa: BLE001 - collected and asserted below
-            errors.append(f"{type(err).__name__}: {err}")
-
-    threads = [threading.Thread(target=user) for _ in range(n_sessions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors and len(answers) == n_sessions * n_requests
+    """20 sessions upload the same file and ask at the same moment (no pauses), then all leave; the
+    audit (tests/test_hostile_audit.py) runs 20 x 10 with gradio_client sessions among them."""
+    errors, answers = concurrent_sessions(live, n_sessions=20, n_requests=3)
+    assert not errors and answers == 20 * 3
     assert any(temp_dir.glob("*/ct.png"))  # the gallery's copy of the same file is untouched
     assert wait_for(lambda: left_bytes(temp_dir) == 0, timeout=60), left_bytes(temp_dir)
 
@@ -324,26 +163,33 @@ def test_unused_uploads_and_plain_http_sessions_are_deleted(live, temp_dir):
     assert wait_for(lambda: left_bytes(temp_dir) == 0, timeout=30), left_bytes(temp_dir)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_shutdown_deletes_every_session_file(tmp_path, sig):
-    temp = tmp_path / "gradio"
-    port = free_port()
-    env = {**os.environ, "GRADIO_TEMP_DIR": str(temp), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+def test_shutdown_deletes_every_session_file(tmp_path):
+    """SIGTERM and SIGINT, each to an app with an open session (an upload it used, files made for it)
+    and an unused upload; both apps start together, so the test waits for one start-up."""
+    apps = {}
     try:
-        assert wait_for(lambda: _up(url), timeout=120), "the app did not start"
-        path = upload(url, CT.read_bytes(), "open-session.png")
-        assert call(url, ask_args(path), session=uuid.uuid4().hex)[0] == "complete"
-        upload(url, CT.read_bytes(), "unused.png")
-        assert left_bytes(temp) > 0
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            temp, port = tmp_path / sig.name, free_port()
+            env = {**os.environ, "GRADIO_TEMP_DIR": str(temp), "HF_HUB_OFFLINE": "1"}
+            apps[sig] = (subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                         f"http://127.0.0.1:{port}", temp)
+        for sig, (proc, url, temp) in apps.items():
+            assert wait_for(lambda: _up(url), timeout=400), f"the app for {sig.name} did not start"
+            path = upload(url, CT.read_bytes(), "open-session.png")
+            event, out = call(url, ask_args(path, "Please segment the liver."), session=uuid.uuid4().hex)
+            assert event == "complete", out
+            upload(url, CT.read_bytes(), "unused.png")
+            assert left_bytes(temp) > 0
+        for sig, (proc, _, _) in apps.items():
+            proc.send_signal(sig)
+        for proc, _, _ in apps.values():
+            proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert left_bytes(temp) == 0
+        for proc, _, _ in apps.values():
+            if proc.poll() is None:
+                proc.kill()
+    assert {sig.name: left_bytes(temp) for sig, (_, _, temp) in apps.items()} == {"SIGTERM": 0, "SIGINT": 0}
 
 
 def _up(url: str) -> bool:

@@ -65,7 +65,8 @@ def load_upload(path: Union[str, os.PathLike], *, filename: str | None = None,
         raise ImageInputError("No file was uploaded.")
     p = Path(os.fspath(path))
     name = Path(filename).name if filename else p.name
-    if not p.is_file():
+    name = name if len(name) <= 80 else name[:77] + "..."  # messages stay short whatever the name
+    if not os.path.isfile(p):  # False (not an error) for a name too long for the file system, too
         raise ImageInputError(f"The upload '{name}' could not be found; please upload it again.")
     size = p.stat().st_size
     if size == 0:
