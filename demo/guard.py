@@ -66,7 +66,7 @@ class PrivacyGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path, method = scope.get("path", ""), scope.get("method", "GET")
-        client = clients.from_headers(scope.get("headers", []))
+        client = None if _mcp_loopback(scope, self.blocks) else clients.from_headers(scope.get("headers", []))
         if method == "GET" and path in ("", "/") and (client is None or client.kind != "page"):
             send = _with_cookie(send, clients.mint("page"), scope)
         elif client is None:
@@ -235,6 +235,16 @@ def _file_target(path: str) -> str | None:
         if marker in path:
             return unquote(path.split(marker, 1)[1])
     return None
+
+
+def _mcp_loopback(scope, blocks: Any) -> bool:
+    """A request of Gradio's MCP server to its own app (`--mcp`): it forwards every tool call through one
+    loopback gradio_client (header ``x-gradio-user: mcp``) that carries the MCP caller's headers mixed with its
+    own, so its cookie says nothing; it is served as a cookieless API client (its outputs reachable by URL)."""
+    if getattr(blocks, "mcp_server_obj", None) is None:
+        return False
+    host = (scope.get("client") or ("",))[0]
+    return host in ("127.0.0.1", "::1") and (b"x-gradio-user", b"mcp") in scope.get("headers", [])
 
 
 def _session_named(scope) -> str | None:

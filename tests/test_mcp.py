@@ -106,7 +106,10 @@ def test_live_app_lists_and_runs_the_ask_tool(live_mcp):
 
     from gradio.processing_utils import hash_base64
 
-    assert not (temp / hash_base64(image)).exists()  # Gradio's cached copy of the inline image: gone at once
+    cached, deadline = temp / hash_base64(image), time.monotonic() + 15
+    while cached.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # deleted when the tool call's response ends, which the client may see first
+    assert not cached.exists()  # Gradio's cached copy of the inline image
     private = temp / "medplib-private"
     deadline = time.monotonic() + 90
     while any(p.is_file() for p in private.rglob("*")) and time.monotonic() < deadline:
