@@ -134,3 +134,34 @@ def test_streaming_shows_a_pending_chip_not_a_stray_full_stop():
 ])
 def test_mask_names_come_from_the_answer(answer, question, names):
     assert naming.mask_names(answer, len(names), question) == names
+
+
+def test_brush_and_redrawn_strokes_take_each_regions_colour():
+    from PIL import Image
+
+    from demo import overlay, style
+
+    for n in range(3):  # thin, translucent, the colour of the next region's chip
+        b = style.brush(n)
+        assert b.default_size <= 4 and b.default_color == (overlay.to_hex(overlay.region_color(n)), style.BRUSH_OPACITY)
+        assert 0 < style.BRUSH_OPACITY < 1
+    s = ct_session()
+    h.stroke(s, editor_with_box(s, (10, 10, 30, 30)), "Box")
+    v = editor_with_box(s, (10, 10, 30, 30))
+    f = views.view_factor(s.loaded.image_hw)
+    v["layers"][0][80 * f:90 * f, 80 * f:100 * f] = (255, 214, 0, 255)
+    h.stroke(s, v, "Box")
+    assert len(s.regions) == 2
+    layer = np.asarray(Image.open(views.editor_value(s)["layers"][0]))
+    first, second = layer[10 * f, 20 * f], layer[85 * f, 90 * f]
+    assert tuple(first[:3]) == overlay.region_color(0) and tuple(second[:3]) == overlay.region_color(1)
+    assert 0 < first[3] < 255  # translucent
+
+
+def test_upload_hides_the_empty_suggestions_heading():
+    s = ct_session()
+    assert h.suggestion_props(s)["visible"]  # an example: its questions
+    s.example = None  # an upload
+    assert h.suggestion_props(s) == {"samples": [], "visible": False}
+    s.example = {"questions": ["What is this?"]}
+    assert h.suggestion_props(s) == {"samples": [["What is this?"]], "visible": True}
