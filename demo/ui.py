@@ -253,7 +253,8 @@ def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) ->
         if t is None:  # refused (busy or invalid): the box keeps the question
             return gr.skip(), None, *(gr.skip(),) * 3
         off = gr.update(interactive=False)
-        return gr.skip() if t.get("regenerate") else "", t, off, gr.update(visible=True), off
+        stop = gr.update(visible=True, interactive=True, value="Stop")
+        return gr.skip() if t.get("regenerate") else "", t, off, stop, off
 
     def on_start(s, c, q):
         return started(asking.start(c, s, q))
@@ -282,8 +283,8 @@ def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) ->
         on = gr.update(interactive=True)
         return d.get("question", gr.skip()), on, gr.update(visible=False), on
 
-    def on_stop(c):
-        c.press_stop()
+    def on_stop(c):  # the answer ends at its next token; the button says so meanwhile
+        return gr.update(interactive=False, value="Stopping…") if c.press_stop() else gr.skip()
 
     def on_clear_chat(s):
         return to_outputs(h.clear_chat(s), CHAT_KEYS)
@@ -299,7 +300,7 @@ def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) ->
             on_answer, [ui.session, cycle, ticket, *settings], chat_outs, show_progress="minimal",
             show_progress_on=[ui.chatbot], **UI, **MODEL).then(
             on_done, [cycle, ui.question], [ui.question, *buttons], **UI)
-    ui.stop_btn.click(on_stop, [cycle], None, **UI)
+    ui.stop_btn.click(on_stop, [cycle], ui.stop_btn, **UI)
     ui.clear_btn.click(on_clear_chat, [ui.session], chat_outs, **UI)
     ui.chatbot.clear(on_clear_chat, [ui.session], chat_outs, **UI)  # the chat's own trash icon clears for real
     ui.suggestions.click(lambda sample: sample[0], ui.suggestions, ui.question, **UI)

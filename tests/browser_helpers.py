@@ -1,5 +1,6 @@
-"""Shared by the browser tests and bench/screenshots.py: a live app on a free port, a Chromium page,
-and the few gestures the tests make (drawing a stroke, asking, waiting for the answer)."""
+"""Shared by the browser tests and bench/screenshots.py: a live app on a free port, a Chromium context,
+and the few gestures the tests make (drawing a stroke, asking, waiting for the answer). Every wait is
+for a condition in the page, never a fixed time."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ AXE_JS = "axe_playwright_python/axe.min.js"  # axe-core, shipped inside the PyPI
 
 
 class Gate(LogitsProcessor):
-    """Holds every generation step while ``closed`` (up to 60 s): an answer that runs until the test says."""
+    """Holds every generation step while closed (at most 60 s a step): an answer that runs until the test
+    opens it."""
 
     def __init__(self):
         self.open = threading.Event()
@@ -50,6 +52,20 @@ def live_app(tmp_dir: Path, max_new_tokens: int = 16) -> Iterator[tuple[str, obj
         demo.close()
 
 
+@contextmanager
+def chromium(profile: Path, width: int = 1440, height: int = 1000):
+    """A headless Chromium context (Debian's /usr/bin/chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
+                                                   args=ARGS, viewport={"width": width, "height": height})
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
 def draw(page, fx0: float, fy0: float, fx1: float, fy1: float) -> None:
     """One stroke from (fx0, fy0) to (fx1, fy1), as fractions of the canvas (few moves: slow renderer)."""
     canvas = page.locator("#medplib-editor canvas").first
@@ -80,11 +96,17 @@ def ask(page, text: str) -> None:
 
 
 def wait_idle(page, timeout: float = 90_000) -> None:
-    """The answer is finished: Ask is enabled again and Stop is hidden."""
-    page.wait_for_function("() => { const b = [...document.querySelectorAll('button')]"
-                           ".find(x => x.innerText.trim() === 'Ask'); return b && !b.disabled && "
-                           "![...document.querySelectorAll('button')].some(x => x.innerText.trim() === 'Stop' "
-                           "&& x.offsetParent !== null); }", timeout=timeout)
+    """No answer runs: Ask is enabled again and Stop is hidden."""
+    page.wait_for_function("() => { const bs = [...document.querySelectorAll('button')];"
+                           " const ask = bs.find(x => x.innerText.trim() === 'Ask');"
+                           " return ask && !ask.disabled && !bs.some(x => x.innerText.trim() === 'Stop'"
+                           " && x.offsetParent !== null); }", timeout=timeout)
+
+
+def wait_answers(page, n: int, timeout: float = 90_000) -> None:
+    """``n`` answers are in the conversation and the app is idle again."""
+    page.wait_for_function(f"() => document.querySelectorAll('.medplib-answer').length === {n}", timeout=timeout)
+    wait_idle(page, timeout)
 
 
 def n_answers(page) -> int:
@@ -94,4 +116,15 @@ def n_answers(page) -> int:
 def load_example(page, index: int = 0, name: str = "ct.png") -> None:
     page.locator("button.thumbnail-item").nth(index).click()
     page.wait_for_selector(f"text={name}", timeout=60_000)
-    page.wait_for_selector("#medplib-editor canvas", timeout=30_000)
+    page.wait_for_function("() => { const c = document.querySelector('#medplib-editor canvas');"
+                           " return c && c.getBoundingClientRect().width > 0; }", timeout=30_000)
+
+
+def upload(page, path: Path) -> None:
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#medplib-upload input[type=file]").set_input_files(str(path))
+
+
+def wait_text(page, text: str, timeout: float = 60_000) -> None:
+    """``text`` shows somewhere on the page (a toast among them)."""
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=timeout)
