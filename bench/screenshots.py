@@ -11,6 +11,8 @@ and the phone layout (the chat follows the image).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -62,23 +64,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="medplib-shots-")
+    os.environ.setdefault("GRADIO_TEMP_DIR", tmp)  # the app's files go with the folder below
+    try:
+        shoot(Path(tmp), args.out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shoot(tmp: Path, out: Path) -> None:
     from tests.browser_helpers import live_app
 
-    with tempfile.TemporaryDirectory() as tmp, live_app(Path(tmp)) as (url, forced, gate):
-        with chromium(Path(tmp) / "profile", *DESKTOP) as ctx:
+    with live_app(tmp) as (url, forced, gate):
+        with chromium(tmp / "profile", *DESKTOP) as ctx:
             page = ctx.new_page()
             page.set_default_timeout(120_000)
             page.goto(url)
             grounded(page, forced)
             page.locator("#medplib-chat").scroll_into_view_if_needed()
-            save_small(page, args.out / "desktop-grounded.png")
+            save_small(page, out / "desktop-grounded.png")
             forced.active = False
             gate.open.clear()  # an answer that is being written, with Stop
             try:
                 ask(page, "Describe the image.")
                 page.get_by_role("button", name="Stop").wait_for(state="visible")
-                save_small(page, args.out / "desktop-answering.png")
+                save_small(page, out / "desktop-answering.png")
                 page.get_by_role("button", name="Stop").click()
+                page.get_by_role("button", name="Stopping…").wait_for()
             finally:
                 gate.open.set()
             wait_text(page, "Stopped")
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             page2.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
             page2.goto(url)
             grounded(page2, forced)
-            save_small(page2, args.out / "phone.png", down_to="#medplib-question")
+            save_small(page2, out / "phone.png", down_to="#medplib-question")
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def chat_panel(ui: SimpleNamespace) -> None:
         ui.temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
                                    info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
     with gr.Row(equal_height=False):
-        ui.overlay = gr.Image(label="Segmentation overlay (latest masks)", interactive=False, type="filepath",
+        ui.overlay = gr.Image(label="Latest masks", interactive=False, type="filepath",
                               height=300, buttons=["download", "fullscreen"], scale=1, elem_id="medplib-overlay")
         with gr.Column(scale=1, min_width=220):
             ui.legend = gr.HTML(views.legend_html(Session()))

@@ -121,7 +121,11 @@ def load_example(page, index: int = 0, name: str = "ct.png") -> None:
 
 
 def upload(page, path: Path) -> None:
+    """Upload ``path`` in the Upload tab (removing the file shown there first, as a person would)."""
     page.get_by_role("tab", name="Upload").click()
+    shown = page.locator("#medplib-upload button[aria-label='Clear']")
+    if shown.count():
+        shown.first.click()
     page.locator("#medplib-upload input[type=file]").set_input_files(str(path))
 
 

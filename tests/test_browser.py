@@ -209,16 +209,13 @@ def test_uploads_warning_rejected_file_and_volume(app, page, tmp_path):
 
 def test_accessibility_and_narrow_screen(app, page):
     load_example(page)
-    names = page.evaluate("""() => [...document.querySelectorAll('button')].filter(b => b.offsetParent !== null)
-        .map(b => (b.getAttribute('aria-label') || b.innerText || b.title || '').trim())""")
-    assert all(names), names  # every visible button has a name
-    assert page.get_by_label("Question").count() >= 1
+    assert page.get_by_label("Question").count() >= 1  # the question box has a name
     spec = importlib.util.find_spec("axe_playwright_python")
     assert spec is not None, "axe-playwright-python (axe-core) is in requirements.txt"
     page.add_script_tag(path=str(Path(spec.submodule_search_locations[0]).parent / AXE_JS))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-           if v["impact"] in ("serious", "critical")]
+    bad = [(v["id"], v["impact"], [n["html"][:160] for n in v["nodes"]][:4]) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]  # button-name, label, image-alt, color-contrast among them
     assert not bad, bad
 
     # a phone: the chat follows the image (before the region tools) and the upload tab is visible
