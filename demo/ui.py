@@ -45,12 +45,16 @@ def to_outputs(d: dict, keys: tuple[str, ...] = h.OUTPUTS) -> tuple:
             out.append(gr.update(brush=brush(d["brush"]), **({"value": d["editor"]} if "editor" in d else {})))
         elif key not in d:
             out.append(gr.skip())
+        elif key in SHOWN_WHEN_SET:  # no empty box (its "Empty value" placeholder is not accessible)
+            out.append(gr.update(value=d[key], visible=d[key] is not None))
         elif key in h.PROP_KEYS:
             out.append(gr.update(**d[key]))
         else:
             out.append(d[key])
     return tuple(out)
 
+
+SHOWN_WHEN_SET = {"preview", "overlay", "files"}  # shown only while they have a value
 
 # the handlers' output keys whose component has another name here ("slice" is a builtin)
 COMPONENT_OF = {"slice": "slice_", "chat": "chatbot"}
@@ -132,7 +136,8 @@ def region_tools(ui: SimpleNamespace) -> None:
     """The numbered-regions preview, the region list and its buttons."""
     with gr.Row(equal_height=False, elem_id="medplib-tools"):
         ui.preview = gr.Image(label="What the model sees (numbered regions)", interactive=False,
-                              type="filepath", height=260, buttons=["fullscreen"], scale=1, elem_id="medplib-preview")
+                              type="filepath", height=260, buttons=["fullscreen"], scale=1, elem_id="medplib-preview",
+                              alt_text="The image with the numbered regions the model is given", visible=False)
         with gr.Column(scale=1, min_width=200):
             ui.regions = gr.HTML(views.regions_html(Session()))
             ui.region_pick = gr.Dropdown([], label="Region", allow_custom_value=False)
@@ -165,14 +170,15 @@ def chat_panel(ui: SimpleNamespace) -> None:
         ui.temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
                                    info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
     with gr.Row(equal_height=False):
-        ui.overlay = gr.Image(label="Latest masks", interactive=False, type="filepath",
+        ui.overlay = gr.Image(label="Latest masks", interactive=False, type="filepath", visible=False,
+                              alt_text="The latest grounded answer's masks over the image",
                               height=300, buttons=["download", "fullscreen"], scale=1, elem_id="medplib-overlay")
         with gr.Column(scale=1, min_width=220):
             ui.legend = gr.HTML(views.legend_html(Session()))
             ui.opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Mask opacity")
             ui.contours = gr.Checkbox(value=True, label="Contours")
     ui.files = gr.File(label="Download masks (PNG 0/255, NIfTI 0/1 with pixel spacing)",
-                       file_count="multiple", interactive=False, height=110)
+                       file_count="multiple", interactive=False, height=110, visible=False)
 
 
 def api_components(ui: SimpleNamespace) -> None:
