@@ -126,7 +126,7 @@ def image_panel(ui: SimpleNamespace, examples: list[dict]) -> None:
     # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
     # the editor's toolbar breaks without it
     ui.editor = gr.ImageEditor(
-        label="Draw regions on the image", type="numpy", image_mode="RGBA",
+        label="Draw regions", type="numpy", image_mode="RGBA",
         format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
         brush=brush(0), eraser=gr.Eraser(), buttons=["fullscreen"], height=520, elem_id="medplib-editor",
         placeholder="Pick an example or upload a file above, then draw here.")
