@@ -34,7 +34,7 @@ def api_result(session: Session, answer: Any) -> tuple[list[str], str | None, di
                                       "api-overlay")
     spacing = session.loaded.pixel_spacing_mm
     details = {"raw_text": overlay.clean_answer(answer.raw_text, keep_seg=True),
-               "masks": [{"file": Path(f).name, "score": s, "area_px": overlay.mask_area(m, spacing)[0],
+               "masks": [{"file": Path(f).name, **({"score": s} if s is not None else {}), "area_px": overlay.mask_area(m, spacing)[0],
                           "area_mm2": overlay.mask_area(m, spacing)[1]}
                          for f, s, m in zip(files, answer.scores, masks_out)],
                "pixel_spacing_mm": list(spacing) if spacing else None}

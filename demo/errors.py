@@ -40,3 +40,11 @@ def warn(message: str) -> None:
     import gradio as gr
 
     gr.Warning(html.escape(message, quote=False))
+
+
+def info(message: str) -> None:
+    """A blue notice in the UI: something the app did that the user should know about (nothing is
+    shown outside a Gradio event)."""
+    import gradio as gr
+
+    gr.Info(html.escape(message, quote=False))

@@ -15,10 +15,10 @@ from __future__ import annotations
 from demo.api_handlers import api_result, file_digest, parse_api_regions  # noqa: F401
 from demo.errors import InputError, warn  # noqa: F401
 from demo.image_handlers import (  # noqa: F401
-    AXES, EXAMPLES_DIR, WINDOW_CHOICES, change_slice, change_window, describe, image_outputs, last_files,
-    load_example, load_examples, load_file, region_pick)
+    AXES, EXAMPLES_DIR, WINDOW_CHOICES, announce_new_image, change_slice, change_window, describe, image_outputs,
+    last_files, load_example, load_examples, load_file, region_pick, suggestion_props)
 from demo.model_handlers import (  # noqa: F401
-    DEFAULT_MAX_NEW_TOKENS, REGENERATE_TEMPERATURE, REQUEST_TIME_LIMIT_S, ModelHandlers, chat_outputs,
+    DEFAULT_MAX_NEW_TOKENS, REGENERATE_TEMPERATURE, REQUEST_TIME_LIMIT_S, STOPPED, ModelHandlers, chat_outputs,
     check_question, clear_chat, restyle)
 from demo.region_handlers import (  # noqa: F401
     clear_regions, insert_reference, remove_region, stroke, undo_region)

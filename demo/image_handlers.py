@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from demo import views
-from demo.errors import InputError, warn
+from demo.errors import InputError, info, warn
 from demo.session import Session
 from medplib.io import WINDOW_PRESETS, LoadedImage, load_upload
 
@@ -35,6 +35,7 @@ def image_outputs(session: Session) -> dict:
     loaded = session.loaded
     out = {
         "editor": views.editor_value(session),
+        "brush": len(session.regions),  # the next region's colour
         "preview": views.regions_preview(session),
         "info": describe(loaded),
         "regions": views.regions_html(session),
@@ -43,7 +44,7 @@ def image_outputs(session: Session) -> dict:
         "overlay": views.mask_overlay(session),
         "legend": views.legend_html(session),
         "files": last_files(session),
-        "suggestions": {"samples": [[q] for q in (session.example or {}).get("questions", [])]},
+        "suggestions": suggestion_props(session),
         "session": session,
     }
     if loaded is None:
@@ -56,6 +57,12 @@ def image_outputs(session: Session) -> dict:
     out["axis"] = {"visible": loaded.layout == "ras",
                    "value": next((k for k, v in AXES.items() if v == loaded.axis), "axial")}
     return out
+
+
+def suggestion_props(session: Session) -> dict:
+    """The example's suggested questions; hidden (no empty heading) for uploads."""
+    samples = [[q] for q in (session.example or {}).get("questions", [])]
+    return {"samples": samples, "visible": bool(samples)}
 
 
 def describe(loaded: LoadedImage | None) -> str:
@@ -86,7 +93,8 @@ def load_file(session: Session, file: Any, request: Any = None) -> dict:
         loaded = load_upload(session.track(path), filename=name)
     except InputError as err:
         warn(str(err))
-        return {"session": session}
+        return {"upload": None, "session": session}  # the rejected file does not stay listed
+    announce_new_image(session)
     session.example = None
     session.set_image(loaded)
     return image_outputs(session)
@@ -102,6 +110,7 @@ def load_example(session: Session, index: int, examples: Sequence[dict], request
     except InputError as err:
         warn(str(err))
         return {"session": session}
+    announce_new_image(session)
     session.example = entry
     session.set_image(loaded)
     return {**image_outputs(session), "upload": None}
@@ -119,19 +128,35 @@ def change_window(session: Session, window: str) -> dict:
     return image_outputs(session)
 
 
-def change_slice(session: Session, number: float, axis: str = "axial") -> dict:
-    """Show slice ``number`` (1-based) along ``axis``; a new slice starts a new conversation."""
+def change_slice(session: Session, number: float | None, axis: str = "axial") -> dict:
+    """Show slice ``number`` (1-based; None = the middle one) along ``axis``. Each slice keeps its
+    own regions and conversation: coming back to a slice shows them again (and a notice says so)."""
     loaded = session.loaded
     if loaded is None or loaded.volume is None:
         return {}
     ax = AXES.get(axis, loaded.axis)
-    index = int(number) - 1
+    index = int(loaded.volume.shape[ax]) // 2 if number is None else int(number) - 1
     if ax == loaded.axis and index == loaded.slice_index:
         return {}
     try:
-        session.set_image(loaded.with_slice(index, ax))
+        shown = loaded.with_slice(index, ax)
     except InputError as err:
         warn(str(err))
         return {}
+    if session.turns or len(session.regions):
+        session.kept[(loaded.axis, loaded.slice_index)] = (session.regions, session.turns)
+        info(f"Slice {loaded.slice_index + 1}'s regions and conversation are kept; they return when you go "
+             "back to it.")
+    session.set_image(shown)
+    session.regions, session.turns = session.kept.pop((ax, index), (session.regions, session.turns))
     return image_outputs(session)
+
+
+def announce_new_image(session: Session) -> None:
+    """Say that loading another image closes the conversation (never silently)."""
+    n = len(session.turns) + sum(len(t) for _, t in session.kept.values())
+    if n:
+        info(f"A new image starts a new conversation; the previous one ({n} answer{'s' if n > 1 else ''}) "
+             "was closed.")
+    session.kept = {}
 

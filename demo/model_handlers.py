@@ -17,7 +17,7 @@ from medplib.streaming import Partial
 
 from demo import api_inputs, runtime, views
 from demo.api_handlers import api_result, file_digest, parse_api_regions
-from demo.errors import InputError, is_user_error, log_failure, warn
+from demo.errors import InputError, info, is_user_error, log_failure, warn
 from demo.image_handlers import last_files
 from demo.session import Session, Turn, explicit_question, model_history
 from medplib.io import export_masks, load_upload, safe_stem
@@ -26,6 +26,7 @@ DEFAULT_MAX_NEW_TOKENS = 128
 REQUEST_TIME_LIMIT_S = 30  # one answer holds the model at most this long (generation stops there)
 _SPECIAL = re.compile(r"<image>|<SEG>|</?im_(?:start|end)>|<im_patch>", re.IGNORECASE)
 REGENERATE_TEMPERATURE = 0.7  # regenerate samples (greedy decoding would repeat the same answer)
+STOPPED = "Stopped: the partial answer was not kept."
 
 
 def chat_outputs(session: Session, question: str | None = None, pending=None) -> dict:
@@ -73,9 +74,11 @@ class ModelHandlers:
         self.generate_kwargs = dict(generate_kwargs or {})
 
     # ---- the model call shared by the UI and the API ------------------------------------------
-    def _kwargs(self, max_new_tokens: Any, temperature: Any) -> dict:
+    def _kwargs(self, max_new_tokens: Any, temperature: Any, stop_event: Any = None) -> dict:
         kw = {"max_new_tokens": api_inputs.max_new_tokens(max_new_tokens, DEFAULT_MAX_NEW_TOKENS),
               "temperature": api_inputs.temperature(temperature), "max_time": REQUEST_TIME_LIMIT_S}
+        if stop_event is not None and not runtime.ZERO_GPU:  # an Event cannot travel to a ZeroGPU worker
+            kw["stop_event"] = stop_event
         kw.update(self.generate_kwargs)
         return kw
 
@@ -129,6 +132,9 @@ class ModelHandlers:
             yield chat_outputs(session)
             return
         q = explicit_question(question.strip(), regions, history)
+        if q != question.strip():  # never silently: say which regions the question is taken to be about
+            info(f"Your question names no region; it is asked about {q[len(question.strip()):].strip()} "
+                 "(write <regionN> to choose).")
         masks = [r.mask for r in regions]
         yield chat_outputs(session, pending=(q, ""))
         answer = None
@@ -143,11 +149,18 @@ class ModelHandlers:
             warn(session.error)
             yield chat_outputs(session)
             return
+        stop = kwargs.get("stop_event")
+        if stop is not None and stop.is_set():  # Stop pressed: a cut answer is not part of the conversation
+            session.error = STOPPED
+            yield chat_outputs(session)
+            return
         if answer is None:
             session.error = "The model returned no answer. Please try again."
             yield chat_outputs(session)
             return
-        session.turns.append(self._finish(session, q, regions, answer))
+        turn = self._finish(session, q, regions, answer)
+        session.turns.append(turn)
+        turn.overlay = views.mask_overlay(session, turn=turn)
         yield self.turn_outputs(session)
 
     def turn_outputs(self, session: Session, opacity: float = 0.45, contours: bool = True) -> dict:
@@ -157,8 +170,9 @@ class ModelHandlers:
     # ---- UI events ---------------------------------------------------------------------------
     def submit(self, session: Session, question: str, max_new_tokens: Any = DEFAULT_MAX_NEW_TOKENS,
                temperature: Any = 0.0, opacity: float = 0.45, contours: bool = True,
-               request: Any = None) -> Iterator[dict]:
-        kwargs = self._kwargs(max_new_tokens, temperature)
+               request: Any = None, stop_event: Any = None) -> Iterator[dict]:
+        """Answer ``question``; ``stop_event`` (a `threading.Event`) set meanwhile ends the answer unkept."""
+        kwargs = self._kwargs(max_new_tokens, temperature, stop_event)
         for out in self._answer(session, question, list(session.regions), list(session.turns), kwargs, request):
             if "overlay" in out:
                 out["overlay"] = views.mask_overlay(session, opacity, contours)
@@ -166,14 +180,14 @@ class ModelHandlers:
 
     def regenerate(self, session: Session, max_new_tokens: Any = DEFAULT_MAX_NEW_TOKENS,
                    temperature: Any = 0.0, opacity: float = 0.45, contours: bool = True,
-                   request: Any = None) -> Iterator[dict]:
-        """Ask the last question again (sampling); the old answer is kept if this fails."""
+                   request: Any = None, stop_event: Any = None) -> Iterator[dict]:
+        """Ask the last question again (sampling); the old answer is kept if this fails or is stopped."""
         if not session.turns:
             warn("There is no answer to regenerate yet.")
             yield chat_outputs(session)
             return
         last = session.turns.pop()
-        kwargs = self._kwargs(max_new_tokens, float(temperature or 0.0) or REGENERATE_TEMPERATURE)
+        kwargs = self._kwargs(max_new_tokens, float(temperature or 0.0) or REGENERATE_TEMPERATURE, stop_event)
         done = False
         for out in self._answer(session, last.question, list(last.regions), list(session.turns), kwargs, request):
             done = done or "overlay" in out

@@ -243,11 +243,14 @@ def _swatch(color: Any) -> str:
 
 def mask_legend_html(labels: Sequence[Any], colors: Sequence[Any] | None = None,
                      areas_px: Sequence[int | None] | None = None,
-                     areas_mm2: Sequence[float | None] | None = None) -> str:
-    """A small table: colour swatch, (escaped) label, area in pixels and mm²."""
+                     areas_mm2: Sequence[float | None] | None = None,
+                     scores: Sequence[float | None] | None = None) -> str:
+    """A small table: colour swatch, (escaped) label, area in pixels and mm², and the model's mask
+    score when it has one (a model whose IoU head is untrained gives None: no score column)."""
     if not labels:
         return '<div class="medplib-legend"><em>No masks.</em></div>'
     rows = []
+    has_scores = any(s is not None for s in (scores or ()))
     for i, label in enumerate(labels):
         color = colors[i] if colors is not None and i < len(colors) else mask_color(i)
         px = areas_px[i] if areas_px is not None and i < len(areas_px) else None
@@ -259,12 +262,20 @@ def mask_legend_html(labels: Sequence[Any], colors: Sequence[Any] | None = None,
             f'<span style="color:{to_hex(color)};font-weight:600;">{i + 1}</span></td>'
             f'<td style="padding:2px 6px;">{escape(label)}</td>'
             f'<td style="padding:2px 6px;text-align:right;">{px_s}</td>'
-            f'<td style="padding:2px 6px;text-align:right;">{mm_s}</td></tr>'
+            f'<td style="padding:2px 6px;text-align:right;">{mm_s}</td>'
+            + (f'<td style="padding:2px 6px;text-align:right;">{_score(scores, i)}</td>' if has_scores else "")
+            + "</tr>"
         )
     head = ('<tr><th></th><th style="text-align:left;padding:2px 6px;">Mask</th>'
-            '<th style="padding:2px 6px;">Pixels</th><th style="padding:2px 6px;">Physical area</th></tr>')
+            '<th style="padding:2px 6px;">Pixels</th><th style="padding:2px 6px;">Physical area</th>'
+            + ('<th style="padding:2px 6px;">Score</th>' if has_scores else "") + "</tr>")
     return ('<div class="medplib-legend"><table style="border-collapse:collapse;">'
             + head + "".join(rows) + "</table></div>")
+
+
+def _score(scores: Sequence[float | None] | None, i: int) -> str:
+    s = scores[i] if scores is not None and i < len(scores) else None
+    return "—" if s is None else f"{float(s):.2f}"
 
 
 # Special tokens that must never reach the user.

@@ -9,14 +9,14 @@ from demo import views
 from demo.errors import InputError, warn
 from demo.image_handlers import region_pick
 from demo.session import Session
-from demo.strokes import MODES
+from demo.strokes import MODES, POINT_FRACTION
 
 
 def _region_outputs(session: Session, reset_editor: bool = False) -> dict:
     out = {"preview": views.regions_preview(session), "regions": views.regions_html(session),
-           "region_pick": region_pick(session), "session": session}
-    if reset_editor:  # strokes of removed regions would otherwise stay on the canvas
-        session.regions.reset_strokes()
+           "region_pick": region_pick(session), "brush": len(session.regions), "session": session}
+    if reset_editor:  # the canvas shows exactly the kept regions' strokes again
+        session.regions.redrawn_strokes()
         out["editor"] = views.editor_value(session)
     return out
 
@@ -28,8 +28,10 @@ def _has_strokes(editor_value: Any) -> bool:
     return any(a is not None and _drawn(a).any() for a in (_as_array(x) for x in layers))
 
 
-def stroke(session: Session, editor_value: Any, mode: str, request: Any = None) -> dict:
-    """A stroke on the image editor becomes the next region (read as Point / Box / Free-form)."""
+def stroke(session: Session, editor_value: Any, mode: str, request: Any = None,
+           point_size: float = POINT_FRACTION) -> dict:
+    """A stroke on the image editor becomes the next region (read as Point / Box / Free-form;
+    ``point_size`` = a Point's square side / the image's longer side)."""
     session.bind(request)
     if isinstance(editor_value, dict):  # the browser's uploads of the canvas: delete at session end
         layers = editor_value.get("layers") or []
@@ -48,7 +50,7 @@ def stroke(session: Session, editor_value: Any, mode: str, request: Any = None) 
     if mode not in MODES:
         mode = "Box"
     try:
-        region = session.regions.add_from_editor(editor_value, session.loaded.image_hw, mode)
+        region = session.regions.add_from_editor(editor_value, session.loaded.image_hw, mode, point_size)
     except InputError as err:
         warn(str(err))
         return _region_outputs(session, reset_editor=True)

@@ -48,6 +48,7 @@ class Turn:
     masks: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    overlay: str | None = None  # this answer's masks over its image (PNG, image size), shown in the chat
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Session:
     example: dict | None = None  # the example entry when an example is shown
     digest: str | None = None  # API: sha256 of the file behind `loaded` (reuse its encoding)
     counter: int = 0  # file-name counter inside the session folder
+    kept: dict = field(default_factory=dict)  # (axis, slice) -> (regions, turns) of slices left earlier
 
     # ---- files ---------------------------------------------------------------------------------
     def bind(self, request: Any = None) -> "Session":

@@ -18,7 +18,8 @@ layers' alpha and transparent pixels come back as 0, so any non-zero channel cou
 Region rules (``parse_region``):
 
 * **Point** — centre = median row / median column of the stroke pixels; region = the square of
-  ``2 * POINT_SPAN + 1`` = 41 px around it, clipped at the image border (as the original demo).
+  side ``point_size`` x the image's longer side around it (default :data:`POINT_FRACTION` = 3 %,
+  at least 3 px; the original demo used a fixed 41 px, 32 % of a 128 px image), clipped at the border.
 * **Box** — the stroke's bounding box, filled: rows ``y1..y2`` and columns ``x1..x2`` inclusive
   (the original demo filled the transpose; fixed).
 * **Free-form** — :func:`medplib.processing.regions.freeform_region`, the library's one outline
@@ -44,7 +45,7 @@ from medplib.processing.limits import MAX_REGIONS
 from medplib.processing.regions import box_region, freeform_region, point_region
 
 MODES: tuple[str, ...] = ("Point", "Box", "Free-form")
-POINT_SPAN = 20  # half side of the point square: 2 * 20 + 1 = 41 px
+POINT_FRACTION = 0.03  # side of the point square / longer image side (adjustable in the UI)
 
 _MODE_ALIASES = {
     "point": "Point", "click": "Point",
@@ -192,6 +193,7 @@ class Region:
     mask: np.ndarray = field(repr=False)
     bbox: tuple[int, int, int, int]
     center: tuple[int, int]
+    stroke: np.ndarray | None = field(default=None, repr=False)  # the pixels drawn (to redraw after undo)
 
     @property
     def area(self) -> int:
@@ -208,7 +210,12 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
 
 
-def parse_region(stroke: np.ndarray, mode: str) -> Region:
+def point_span(hw: Sequence[int], point_size: float = POINT_FRACTION) -> int:
+    """Half side (px) of a Point's square: ``point_size`` x the longer side, at least 3 px across."""
+    return max(1, int(round(float(point_size) * max(int(hw[0]), int(hw[1])) / 2)))
+
+
+def parse_region(stroke: np.ndarray, mode: str, point_size: float = POINT_FRACTION) -> Region:
     """Stroke mask (original image size) -> :class:`Region` for ``mode`` in :data:`MODES`."""
     mode = normalize_mode(mode)
     stroke = np.asarray(stroke, dtype=bool)
@@ -221,16 +228,17 @@ def parse_region(stroke: np.ndarray, mode: str) -> Region:
         rows, cols = np.nonzero(stroke)
         r = int(np.floor(np.median(rows) + 0.5))
         c = int(np.floor(np.median(cols) + 0.5))
-        mask = point_region(h, w, c, r, span=POINT_SPAN)
-        return Region("Point", mask, _bbox(mask), (c, r))
+        mask = point_region(h, w, c, r, span=point_span((h, w), point_size))
+        return Region("Point", mask, _bbox(mask), (c, r), stroke)
     if mode == "Box":
         x1, y1, x2, y2 = _bbox(stroke)
-        return Region("Box", box_region(h, w, x1, y1, x2, y2), (x1, y1, x2, y2), ((x1 + x2) // 2, (y1 + y2) // 2))
+        return Region("Box", box_region(h, w, x1, y1, x2, y2), (x1, y1, x2, y2), ((x1 + x2) // 2, (y1 + y2) // 2),
+                      stroke)
     mask = freeform_region(stroke)
     x1, y1, x2, y2 = _bbox(mask)
     rows, cols = np.nonzero(mask)
     return Region("Free-form", mask, (x1, y1, x2, y2),
-                  (int(np.floor(np.median(cols) + 0.5)), int(np.floor(np.median(rows) + 0.5))))
+                  (int(np.floor(np.median(cols) + 0.5)), int(np.floor(np.median(rows) + 0.5))), stroke)
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,21 +297,28 @@ class RegionSet:
         self.regions.clear()
         self.seen = None
 
-    def reset_strokes(self) -> None:
-        """Forget the strokes seen so far (call when the editor's layers are cleared)."""
-        self.seen = None
+    def redrawn_strokes(self) -> np.ndarray | None:
+        """Union of the kept regions' strokes (image size), now the strokes already seen: call when
+        the editor is reloaded with exactly these strokes (after an undo / remove)."""
+        kept = [r.stroke for r in self.regions if r.stroke is not None]
+        self.seen = np.logical_or.reduce(kept) if kept else None
+        return self.seen
 
     def add_from_editor(self, editor_value: Any, image_hw: Sequence[int],
-                        mode: str) -> Region | None:
+                        mode: str, point_size: float = POINT_FRACTION) -> Region | None:
         """Turn the strokes drawn since the last call into a region and add it.
 
         Returns the new region, or ``None`` when nothing new was drawn (e.g. only erasing).
         """
         cur = stroke_mask(editor_value, image_hw)
         fresh = new_strokes(self.seen, cur)
+        if self.seen is not None and fresh.any():  # rounding of redrawn strokes is not a new stroke
+            near = cv2.dilate(self.seen.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            if not (fresh & ~near).any():
+                fresh = np.zeros_like(fresh)
         self.seen = cur
         if not fresh.any():
             return None
-        region = parse_region(fresh, mode)
+        region = parse_region(fresh, mode, point_size)
         self.add(region)
         return region

@@ -13,21 +13,23 @@ from typing import Any
 
 import gradio as gr
 
-from demo import files, guard, logs
+from demo import asking, files, guard, logs
 from demo import handlers as h
 from demo import runtime
 from demo import views
 from demo.errors import is_user_error, log_failure
 from demo.mcp import HISTORY_SCHEMA, REGIONS_SCHEMA, JSONArg
 from demo.session import Session, end_session, session_delete_callback
-from demo.strokes import MODES
+from demo.style import CSS, brush, theme
+from demo.strokes import MODES, POINT_FRACTION
 
 # the model events share the model's batch; a request holds the model for at most time_limit seconds
 MODEL = {"concurrency_limit": runtime.model_concurrency(), "concurrency_id": "model", "time_limit": h.REQUEST_TIME_LIMIT_S}
 UI = {"api_visibility": "private"}  # UI-only events stay out of the API
 MAX_FILE_SIZE = "200mb"
 DELETE_CACHE = (900, 3600)  # Gradio's own temp files: every 15 min, delete those older than 1 h
-BRUSH_COLOR = "#ffd600"
+# what the model events change: never the editor (an output of a running event blanks and freezes the canvas)
+CHAT_KEYS = ("chat", "overlay", "legend", "files", "session")
 
 API_DESCRIPTION = """Ask MedPLIB about an image. Inputs: `image` (PNG / JPEG / TIFF / DICOM / NIfTI file),
 `question` (refer to regions as <region1>, <region2>, ...), `regions` (JSON list of {"point": [x, y]} or
@@ -36,37 +38,25 @@ JSON regions), `history` (earlier [question, answer] pairs), `max_new_tokens`, `
 Outputs: answer text, one PNG per <SEG> mask (0/255, image size), an overlay PNG, details (scores, areas).
 Streams the growing answer text first."""
 
-CSS = """
-.medplib-notice {border-left: 4px solid #d97706; background: rgba(217,119,6,0.08); padding: 8px 12px;
-  border-radius: 6px; font-size: 0.92em;}
-.medplib-title h1 {margin-bottom: 0;}
-.medplib-legend table {width: 100%; font-size: 0.88em;}
-.medplib-legend td {white-space: nowrap;}
-.medplib-legend-title {font-weight: 600; margin-bottom: 4px;}
-.medplib-regions {list-style: none; padding-left: 0; margin: 0;}
-.medplib-regions li {margin: 2px 0;}
-.medplib-error {color: #b91c1c;}
-.medplib-chip {margin: 0 0.2em;}
-#medplib-hidden-api {display: none;}
-"""
-
-
-def theme() -> gr.themes.Base:
-    return gr.themes.Soft(primary_hue="teal", secondary_hue="amber", neutral_hue="slate")
-
-
-def to_outputs(d: dict) -> tuple:
-    """A handler's ``{key: value}`` as a tuple in :data:`demo.handlers.OUTPUTS` order (skip the rest)."""
+def to_outputs(d: dict, keys: tuple[str, ...] = h.OUTPUTS) -> tuple:
+    """A handler's ``{key: value}`` as a tuple in ``keys`` order (skip the rest); ``d["brush"]`` (the number
+    of regions) sets the editor's brush to the next region's colour."""
     out = []
-    for key in h.OUTPUTS:
-        if key not in d:
+    for key in keys:
+        if key == "editor" and "brush" in d:
+            out.append(gr.update(brush=brush(d["brush"]), **({"value": d["editor"]} if "editor" in d else {})))
+        elif key not in d:
             out.append(gr.skip())
+        elif key in SHOWN_WHEN_SET:  # no empty box (its "Empty value" placeholder is not accessible)
+            out.append(gr.update(value=d[key], visible=d[key] is not None))
         elif key in h.PROP_KEYS:
             out.append(gr.update(**d[key]))
         else:
             out.append(d[key])
     return tuple(out)
 
+
+SHOWN_WHEN_SET = {"preview", "overlay", "files"}  # shown only while they have a value
 
 # the handlers' output keys whose component has another name here ("slice" is a builtin)
 COMPONENT_OF = {"slice": "slice_", "chat": "chatbot"}
@@ -85,14 +75,15 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
                     elem_classes="medplib-title")
         gr.HTML(views.notice_html(medplib))
 
-        with gr.Row(equal_height=False):
+        with gr.Row(equal_height=False, elem_id="medplib-main"):
             # ---------------- left: image, drawing, regions, examples ----------------
-            with gr.Column(scale=5, min_width=380):
-                image_panel(ui, examples)
+            with gr.Column(scale=5, min_width=380, elem_id="medplib-left"):
+                with gr.Column(elem_id="medplib-image-block"):
+                    image_panel(ui, examples)
                 region_tools(ui)
 
             # ---------------- right: chat, controls, masks ----------------
-            with gr.Column(scale=6, min_width=420):
+            with gr.Column(scale=6, min_width=380, elem_id="medplib-right"):
                 chat_panel(ui)
                 # whole-volume grounding ("Segment in all slices", shown for volumes only): demo.volume_handlers
                 from demo.volume_handlers import volume_panel
@@ -117,76 +108,82 @@ def build_app(medplib: Any, generate_kwargs: dict | None = None, examples: list[
 def image_panel(ui: SimpleNamespace, examples: list[dict]) -> None:
     """Examples, upload, image info, CT window / slice controls, stroke mode and the drawing editor."""
     with gr.Tabs():
-        with gr.Tab("Examples (synthetic, one per modality)"):
+        with gr.Tab("Examples"):  # short tab names: both stay visible on a phone
             ui.gallery = gr.Gallery([(e["path"], e.get("modality", "").replace("_", "-")) for e in examples],
-                                    show_label=False, columns=4, rows=2, height=270, allow_preview=False,
-                                    interactive=False, object_fit="cover", buttons=[])
-        with gr.Tab("Upload a file"):
+                                    label="Synthetic examples, one per modality", columns=4, rows=2, height=270,
+                                    allow_preview=False, interactive=False, object_fit="cover", buttons=[])
+        with gr.Tab("Upload"):
             ui.upload = UploadFile(label="PNG, JPEG, TIFF (8/16-bit), DICOM (.dcm) or NIfTI (.nii, .nii.gz)",
-                                   file_count="single", height=250)
+                                   file_count="single", height=250, elem_id="medplib-upload")
     ui.info = gr.Markdown(h.describe(None))
     with gr.Row():
         ui.window = gr.Dropdown(h.WINDOW_CHOICES, value="auto", label="Window", visible=False,
                                 info="CT presets: abdomen, lung, bone, brain", min_width=140)
         ui.axis = gr.Radio(list(h.AXES), value="axial", label="Slice axis", visible=False, min_width=200)
-        ui.slice_ = gr.Slider(1, 2, value=1, step=1, label="Slice", visible=False, min_width=200)
-    ui.mode = gr.Radio(list(MODES), value="Box", label="A stroke marks",
-                       info="Point: the stroke's centre · Box: its bounding box · "
-                            "Free-form: the filled shape")
+        ui.slice_ = gr.Slider(1, 2, value=1, step=1, label="Slice", visible=False, min_width=200,
+                              elem_id="medplib-slice")
+    with gr.Row():
+        ui.mode = gr.Radio(list(MODES), value="Box", label="A stroke marks", scale=3,
+                           info="Point: a square at the stroke's centre · Box: its bounding box · "
+                                "Free-form: the filled shape")
+        ui.point_size = gr.Slider(1, 20, value=round(POINT_FRACTION * 100), step=1, scale=2, min_width=160,
+                                  label="Point size (% of the image)")
     # eraser: only cleans the canvas (remove regions with the buttons); it must stay enabled,
     # the editor's toolbar breaks without it
     ui.editor = gr.ImageEditor(
-        label="Draw on the image (each stroke = one region)", type="numpy", image_mode="RGBA",
+        label="Draw regions", type="numpy", image_mode="RGBA",
         format="png", sources=(), transforms=(), layers=gr.LayerOptions(allow_additional_layers=False),
-        brush=gr.Brush(colors=[BRUSH_COLOR], default_color=BRUSH_COLOR, color_mode="fixed"),
-        eraser=gr.Eraser(), buttons=["fullscreen"], height=520,
+        brush=brush(0), eraser=gr.Eraser(), buttons=["fullscreen"], height=520, elem_id="medplib-editor",
         placeholder="Pick an example or upload a file above, then draw here.")
 
 
 def region_tools(ui: SimpleNamespace) -> None:
     """The numbered-regions preview, the region list and its buttons."""
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="medplib-tools"):
         ui.preview = gr.Image(label="What the model sees (numbered regions)", interactive=False,
-                              type="filepath", height=260, buttons=["fullscreen"], scale=1)
+                              type="filepath", height=260, buttons=["fullscreen"], scale=1, elem_id="medplib-preview",
+                              alt_text="The image with the numbered regions the model is given", visible=False)
         with gr.Column(scale=1, min_width=200):
             ui.regions = gr.HTML(views.regions_html(Session()))
             ui.region_pick = gr.Dropdown([], label="Region", allow_custom_value=False)
             with gr.Row():
-                ui.insert_btn = gr.Button("Insert in question", size="sm", min_width=0)
-                ui.remove_btn = gr.Button("Remove", size="sm", min_width=0)
+                ui.insert_btn = gr.Button("Insert region in question", size="sm", min_width=0)
+                ui.remove_btn = gr.Button("Remove region", size="sm", min_width=0)
             with gr.Row():
-                ui.undo_btn = gr.Button("Undo last", size="sm", min_width=0)
+                ui.undo_btn = gr.Button("Undo last stroke", size="sm", min_width=0)
                 ui.clear_regions_btn = gr.Button("Clear regions", size="sm", min_width=0)
 
 
 def chat_panel(ui: SimpleNamespace) -> None:
     """Conversation, question box and buttons, suggestions, answer settings, overlay, legend and mask files."""
     ui.chatbot = gr.Chatbot(label="Conversation", height=440, feedback_options=None,
-                            buttons=["copy"], sanitize_html=True,
+                            buttons=["copy"], sanitize_html=True, elem_id="medplib-chat",
                             placeholder="Ask about the image, about a region you drew (`<region1>`), or ask "
                                         "for a segmentation (*Please segment the liver lesion.*).")
     with gr.Row():
-        ui.question = gr.Textbox(show_label=False, placeholder="Type a question and press Enter",
-                                 scale=5, max_lines=4, submit_btn=False)
+        ui.question = gr.Textbox(label="Question", show_label=False, placeholder="Type a question and press Enter",
+                                 scale=5, max_lines=4, submit_btn=False, elem_id="medplib-question")
         ui.ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+        ui.stop_btn = gr.Button("Stop", variant="stop", scale=1, min_width=80, visible=False)
     with gr.Row():
         ui.regen_btn = gr.Button("Regenerate", size="sm")
         ui.clear_btn = gr.Button("Clear conversation", size="sm")
     ui.suggestions = gr.Dataset(components=[ui.question], samples=[], label="Suggested questions",
-                                samples_per_page=6)
+                                samples_per_page=6, visible=False)
     with gr.Accordion("Answer settings", open=False):
         ui.max_tokens = gr.Slider(8, 512, value=h.DEFAULT_MAX_NEW_TOKENS, step=8, label="Max answer tokens")
         ui.temperature = gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature",
                                    info="0 = greedy. Regenerate samples at 0.7 when this is 0.")
     with gr.Row(equal_height=False):
-        ui.overlay = gr.Image(label="Segmentation overlay", interactive=False, type="filepath",
-                              height=300, buttons=["download", "fullscreen"], scale=1)
+        ui.overlay = gr.Image(label="Latest masks", interactive=False, type="filepath", visible=False,
+                              alt_text="The latest grounded answer's masks over the image",
+                              height=300, buttons=["download", "fullscreen"], scale=1, elem_id="medplib-overlay")
         with gr.Column(scale=1, min_width=220):
             ui.legend = gr.HTML(views.legend_html(Session()))
             ui.opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Mask opacity")
             ui.contours = gr.Checkbox(value=True, label="Contours")
     ui.files = gr.File(label="Download masks (PNG 0/255, NIfTI 0/1 with pixel spacing)",
-                       file_count="multiple", interactive=False, height=110)
+                       file_count="multiple", interactive=False, height=110, visible=False)
 
 
 def api_components(ui: SimpleNamespace) -> None:
@@ -224,7 +221,7 @@ def wire_image_events(ui: SimpleNamespace, outs: list, examples: list[dict]) -> 
         return to_outputs(h.change_slice(s, n, a))
 
     def on_axis(s, a):
-        return to_outputs(h.change_slice(s, 1, a))
+        return to_outputs(h.change_slice(s, None, a))  # a new axis opens at its middle slice
 
     ui.upload.upload(on_upload, [ui.session, ui.upload], outs, **UI)
     ui.gallery.select(on_example, [ui.session], outs, **UI)
@@ -235,8 +232,8 @@ def wire_image_events(ui: SimpleNamespace, outs: list, examples: list[dict]) -> 
 
 def wire_region_events(ui: SimpleNamespace, outs: list) -> None:
     """Strokes, undo / remove / clear regions, insert a reference."""
-    def on_stroke(s, v, m, request: gr.Request):
-        return to_outputs(h.stroke(s, v, m, request))
+    def on_stroke(s, v, m, size, request: gr.Request):
+        return to_outputs(h.stroke(s, v, m, request, point_size=float(size) / 100))
 
     def on_undo(s):
         return to_outputs(h.undo_region(s))
@@ -247,7 +244,7 @@ def wire_region_events(ui: SimpleNamespace, outs: list) -> None:
     def on_clear_regions(s):
         return to_outputs(h.clear_regions(s))
 
-    ui.editor.change(on_stroke, [ui.session, ui.editor, ui.mode], outs, trigger_mode="always_last",
+    ui.editor.change(on_stroke, [ui.session, ui.editor, ui.mode, ui.point_size], outs, trigger_mode="always_last",
                      show_progress="hidden", **UI)
     ui.undo_btn.click(on_undo, [ui.session], outs, **UI)
     ui.remove_btn.click(on_remove, [ui.session, ui.region_pick], outs, **UI)
@@ -256,30 +253,71 @@ def wire_region_events(ui: SimpleNamespace, outs: list) -> None:
 
 
 def wire_chat_events(ui: SimpleNamespace, outs: list, model: h.ModelHandlers) -> None:
-    """Ask (Enter or button), regenerate, clear, suggestions, overlay style; the model events share MODEL."""
-    def on_submit(s, q, mt, t, o, c, request: gr.Request):
-        for d in model.submit(s, q, mt, t, o, c, request=request):
-            yield to_outputs(d)
+    """Ask (Enter or button) / Regenerate: start -> answer -> done; Stop; clear (button or the chat's trash
+    icon), suggestions, overlay style. Only the answer holds the model (MODEL); no chat event outputs the
+    editor, so drawing right after an answer always registers."""
+    cycle = gr.State(asking.Cycle())  # this session's answer in progress (see demo.asking)
+    ticket = gr.State(None)  # what the answer event of this Ask answers (None: not asked)
+    chat_outs = [getattr(ui, COMPONENT_OF.get(k, k)) for k in CHAT_KEYS]
+    buttons = [ui.ask_btn, ui.stop_btn, ui.regen_btn]
 
-    def on_regenerate(s, mt, t, o, c, request: gr.Request):
-        for d in model.regenerate(s, mt, t, o, c, request=request):
-            yield to_outputs(d)
+    def started(t: dict | None) -> tuple:
+        if t is None:  # refused (busy or invalid): the box keeps the question
+            return gr.skip(), None, *(gr.skip(),) * 3
+        off = gr.update(interactive=False)
+        stop = gr.update(visible=True, interactive=True, value="Stop")
+        return gr.skip() if t.get("regenerate") else "", t, off, stop, off
+
+    def on_start(s, c, q):
+        return started(asking.start(c, s, q))
+
+    def on_start_regenerate(s, c):
+        return started(asking.start_regenerate(c, s))
+
+    def on_answer(s, c, t, mt, temp, o, co, request: gr.Request):
+        if t is None:
+            yield to_outputs({}, CHAT_KEYS)
+            return
+        try:
+            if t.get("regenerate"):
+                run = model.regenerate(s, mt, temp, o, co, request=request, stop_event=c.stop)
+            else:
+                run = model.submit(s, t["question"], mt, temp, o, co, request=request, stop_event=c.stop)
+            for d in run:
+                yield to_outputs(d, CHAT_KEYS)
+        finally:
+            c.finish()
+
+    def on_done(c, q):
+        d = asking.done(c, q)
+        if d is None:  # another answer of this session still runs
+            return (gr.skip(),) * 4
+        on = gr.update(interactive=True)
+        return d.get("question", gr.skip()), on, gr.update(visible=False), on
+
+    def on_stop(c):  # the answer ends at its next token; the button says so meanwhile
+        return gr.update(interactive=False, value="Stopping…") if c.press_stop() else gr.skip()
 
     def on_clear_chat(s):
-        return to_outputs(h.clear_chat(s))
+        return to_outputs(h.clear_chat(s), CHAT_KEYS)
 
     def on_restyle(s, o, c):
-        return to_outputs(h.restyle(s, o, c))
+        return to_outputs(h.restyle(s, o, c), CHAT_KEYS)
 
-    ask_inputs = [ui.session, ui.question, ui.max_tokens, ui.temperature, ui.opacity, ui.contours]
-    ui.question.submit(on_submit, ask_inputs, outs, **UI, **MODEL)
-    ui.ask_btn.click(on_submit, ask_inputs, outs, **UI, **MODEL)
-    ui.regen_btn.click(on_regenerate, [ui.session, ui.max_tokens, ui.temperature, ui.opacity, ui.contours], outs,
-                       **UI, **MODEL)
-    ui.clear_btn.click(on_clear_chat, [ui.session], outs, **UI)
+    settings = [ui.max_tokens, ui.temperature, ui.opacity, ui.contours]
+    for trigger, fn, inputs in ((ui.question.submit, on_start, [ui.session, cycle, ui.question]),
+                                (ui.ask_btn.click, on_start, [ui.session, cycle, ui.question]),
+                                (ui.regen_btn.click, on_start_regenerate, [ui.session, cycle])):
+        trigger(fn, inputs, [ui.question, ticket, *buttons], **UI).then(
+            on_answer, [ui.session, cycle, ticket, *settings], chat_outs, show_progress="minimal",
+            show_progress_on=[ui.chatbot], **UI, **MODEL).then(
+            on_done, [cycle, ui.question], [ui.question, *buttons], **UI)
+    ui.stop_btn.click(on_stop, [cycle], ui.stop_btn, **UI)
+    ui.clear_btn.click(on_clear_chat, [ui.session], chat_outs, **UI)
+    ui.chatbot.clear(on_clear_chat, [ui.session], chat_outs, **UI)  # the chat's own trash icon clears for real
     ui.suggestions.click(lambda sample: sample[0], ui.suggestions, ui.question, **UI)
-    ui.opacity.release(on_restyle, [ui.session, ui.opacity, ui.contours], outs, **UI)
-    ui.contours.input(on_restyle, [ui.session, ui.opacity, ui.contours], outs, **UI)
+    ui.opacity.release(on_restyle, [ui.session, ui.opacity, ui.contours], chat_outs, **UI)
+    ui.contours.input(on_restyle, [ui.session, ui.opacity, ui.contours], chat_outs, **UI)
 
 
 def wire_api(ui: SimpleNamespace, model: h.ModelHandlers) -> None:

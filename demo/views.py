@@ -17,7 +17,7 @@ from PIL import Image
 
 from medplib.processing.conversation import REGION_REF
 
-from demo import overlay
+from demo import naming, overlay
 from demo.session import Session, Turn
 
 VIEW_MIN_SIDE = 512  # small images are enlarged (whole-number factor, nearest) for drawing / viewing
@@ -63,16 +63,25 @@ def _scaled(region: Any, f: int) -> _Scaled:
                    (cx * f + f // 2, cy * f + f // 2))
 
 
+STROKE_ALPHA = 150  # redrawn strokes: translucent, like the brush
+
+
 def editor_value(session: Session) -> dict | None:
-    """ImageEditor value: the (enlarged) image as background, no strokes."""
+    """ImageEditor value: the (enlarged) image as background and one layer holding the kept regions'
+    strokes, each in its region's colour (empty when there are none)."""
     if session.loaded is None:
         return None
-    rgb = enlarge(session.loaded.display_rgb, view_factor(session.loaded.display_rgb.shape[:2]))
+    f = view_factor(session.loaded.display_rgb.shape[:2])
+    rgb = enlarge(session.loaded.display_rgb, f)
     path = save_png(session, rgb, "view")
-    # An empty layer: the browser editor treats its first change after a value is set as the load
-    # itself; loading a layer is that change, so the user's first stroke is reported.
+    # The layer is always sent: the browser editor treats its first change after a value is set as
+    # the load itself; loading a layer is that change, so the user's next stroke is reported.
+    layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    for k, region in enumerate(session.regions):
+        if region.stroke is not None:
+            layer[enlarge(region.stroke.astype(np.uint8), f) > 0] = (*overlay.region_color(k), STROKE_ALPHA)
     blank = session.new_path("layer")
-    Image.new("RGBA", (rgb.shape[1], rgb.shape[0]), (0, 0, 0, 0)).save(blank, format="PNG")
+    Image.fromarray(layer, "RGBA").save(blank, format="PNG")
     return {"background": path, "layers": [str(blank)], "composite": path}
 
 
@@ -86,14 +95,14 @@ def regions_preview(session: Session) -> str | None:
     return save_png(session, img, "regions")
 
 
-def mask_overlay(session: Session, opacity: float = 0.45, contours: bool = True) -> str | None:
-    """The latest grounded answer's masks over the image (None when there are none)."""
-    turn = session.last_grounded()
-    if session.loaded is None or turn is None:
+def mask_overlay(session: Session, opacity: float = 0.45, contours: bool = True,
+                 turn: Turn | None = None) -> str | None:
+    """``turn``'s (default: the latest grounded answer's) masks over the image, at the image's own
+    size so that its download is the image size (None when there are none)."""
+    turn = turn or session.last_grounded()
+    if session.loaded is None or turn is None or not turn.masks:
         return None
-    rgb = session.loaded.display_rgb
-    f = view_factor(rgb.shape[:2])
-    img = overlay.render_masks(enlarge(rgb, f), turn.masks, opacity=opacity, contours=contours)
+    img = overlay.render_masks(session.loaded.display_rgb, turn.masks, opacity=opacity, contours=contours)
     return save_png(session, img, "overlay")
 
 
@@ -103,9 +112,8 @@ def mask_overlay(session: Session, opacity: float = 0.45, contours: bool = True)
 
 
 def mask_labels(turn: Turn) -> list[str]:
-    phrases = re.findall(r"<p>(.*?)</p>\s*(?:<\s*seg\s*>|\[\s*seg\s*\])", turn.raw_text, re.I | re.S)
-    return [overlay.clean_answer(phrases[k]) if k < len(phrases) and phrases[k].strip() else f"mask {k + 1}"
-            for k in range(len(turn.masks))]
+    """The structure each mask shows, as the answer (or the question) names it."""
+    return naming.mask_names(turn.raw_text, len(turn.masks), turn.question)
 
 
 def legend_html(session: Session) -> str:
@@ -116,7 +124,7 @@ def legend_html(session: Session) -> str:
     spacing = session.loaded.pixel_spacing_mm if session.loaded is not None else None
     areas = [overlay.mask_area(m, spacing) for m in turn.masks]
     table = overlay.mask_legend_html(mask_labels(turn), areas_px=[a[0] for a in areas],
-                                     areas_mm2=[a[1] for a in areas])
+                                     areas_mm2=[a[1] for a in areas], scores=turn.scores)
     number = session.turns.index(turn) + 1
     return f'<div class="medplib-legend-title">Masks of answer {number}</div>' + table
 
@@ -153,8 +161,29 @@ def regions_html(session: Session) -> str:
 
 
 def answer_html(turn: Turn) -> str:
-    return overlay.colorize_answer_html(turn.raw_text) if turn.masks else (
+    return overlay.colorize_answer_html(turn.raw_text, labels=mask_labels(turn)) if turn.masks else (
         '<div class="medplib-answer">' + html.escape(turn.text or "(empty answer)") + "</div>")
+
+
+# The stream skips special tokens, so a <SEG> shows only as the gap it leaves before punctuation
+# ("the liver is ." would read "is."): while streaming that gap shows as a pending mask chip.
+_SEG_GAP = re.compile(r"(?<=\w) +(?=[.,;:!?](?:\s|$))")
+PENDING_CHIP = '<span class="medplib-chip medplib-chip-pending">■ mask…</span>'
+
+
+def streaming_html(partial: str) -> str:
+    """A partial answer for the chat: escaped, a <SEG> (or its gap) shown as a pending chip."""
+    text = overlay.clean_answer(_SEG_GAP.sub(" " + overlay.SEG, partial or ""), keep_seg=True)
+    return html.escape(text).replace(html.escape(overlay.SEG), PENDING_CHIP)
+
+
+UNFAMILIAR = ("⚠️ This image looks unlike the images the model was trained on; treat this answer with extra "
+              "caution.")
+
+
+def unfamiliar(session: Session) -> bool:
+    """The model's familiarity check says the shown image is unlike its training images."""
+    return getattr(session.encoded, "familiar", None) is False
 
 
 def grounding_note(session: Session, turn: Turn) -> str:
@@ -171,18 +200,20 @@ def grounding_note(session: Session, turn: Turn) -> str:
 def chat_messages(session: Session, pending: tuple[str, str] | None = None) -> list[dict]:
     """The conversation for ``gr.Chatbot``; ``pending`` = (question, partial answer) being streamed."""
     out: list[dict] = []
+    warning = f'<div class="medplib-unfamiliar">{html.escape(UNFAMILIAR)}</div>' if unfamiliar(session) else ""
     for turn in session.turns:
         out.append({"role": "user", "content": question_html(turn.question)})
-        out.append({"role": "assistant", "content": answer_html(turn)})
+        out.append({"role": "assistant", "content": answer_html(turn) + warning})
         if turn.masks:
-            n = len(turn.masks)
+            names = ", ".join(mask_labels(turn))
+            if turn.overlay:  # the answer's own masks, in the conversation itself
+                out.append({"role": "assistant", "content": {"path": turn.overlay, "alt_text": f"Masks: {names}"}})
             out.append({"role": "assistant", "content": grounding_note(session, turn),
-                        "metadata": {"title": f"Segmentation: {n} mask{'s' if n > 1 else ''} (see overlay)",
-                                     "status": "done"}})
+                        "metadata": {"title": f"Segmentation: {names}", "status": "done"}})
     if pending is not None:
         question, partial = pending
         out.append({"role": "user", "content": question_html(question)})
-        text = html.escape(overlay.clean_answer(partial))
+        text = streaming_html(partial)
         out.append({"role": "assistant", "content": (text + " ▌") if text else "<em>thinking…</em>"})
     if session.error:
         out.append({"role": "assistant", "content": f'<div class="medplib-error">⚠️ {html.escape(session.error)} '

@@ -23,7 +23,7 @@ from demo import session as sess  # noqa: E402
 from demo import views  # noqa: E402
 from medplib.io import read_mask_nifti  # noqa: E402
 from demo.session import Session, explicit_question, model_history, renumber  # noqa: E402
-from demo.strokes import Region  # noqa: E402
+from demo.strokes import Region, point_span  # noqa: E402
 from tests.app_helpers import free_port, grounding_kwargs, load_test_model  # noqa: E402
 
 EXAMPLES = h.load_examples()
@@ -149,7 +149,8 @@ def test_bad_upload_warns_and_keeps_image_and_chat(kind, tmp_path, plain):
     before = (s.loaded, list(s.turns), views.chat_messages(s))
     out, msgs = warned(h.load_file, s, str(_bad_files(tmp_path)[kind]))
     assert msgs, f"no warning for {kind}"
-    assert set(out) == {"session"}  # nothing else on screen changes
+    assert set(out) == {"session", "upload"} and out["upload"] is None  # the rejected file is not listed;
+    # nothing else on screen changes
     assert (s.loaded, list(s.turns), views.chat_messages(s)) == before
     expected = {"unreadable": "could not be read", "truncated": "truncated", "unsupported": "not an image",
                 "empty": "empty", "huge": "too large", "dicom_no_pixels": "without image data"}[kind]
@@ -202,7 +203,8 @@ def test_stroke_becomes_region(mode):
     assert len(s.regions) == 1 and s.regions[0].mode == mode
     x1, y1, x2, y2 = s.regions[0].bbox
     if mode == "Point":
-        assert abs(s.regions[0].center[0] - 50) < 12 and x2 - x1 == 40  # 41 px square around the centre
+        span = point_span(s.loaded.image_hw)  # a square proportional to the image, not a fixed 41 px
+        assert abs(s.regions[0].center[0] - 50) < 12 and x2 - x1 == 2 * span and 2 * span + 1 < 41
     else:
         tol = 0 if mode == "Box" else 2  # an open free-form scribble is dilated a little
         assert abs(x1 - 20) <= tol and abs(y1 - 30) <= tol and abs(x2 - 59) <= tol + 1 and abs(y2 - 69) <= tol + 1
@@ -290,7 +292,8 @@ def test_grounded_answer_gives_overlay_legend_and_files(grounded, tmp_path):
     turn = s.turns[-1]
     assert len(turn.masks) == 2
     assert Path(final["overlay"]).is_file()
-    assert "mask 1" in final["legend"] and "mask 2" in final["legend"] and "mm²" in final["legend"]
+    # "Sure, it is <SEG> <SEG>" names nothing: the masks are named after what the question asks for
+    assert "lesion 1" in final["legend"] and "lesion 2" in final["legend"] and "mm²" in final["legend"]
     answer_html = final["chat"][1]["content"]
     for k in range(2):  # the answer's chips use the legend's colours
         assert views.overlay.to_hex(views.overlay.mask_color(k)) in answer_html
@@ -303,9 +306,10 @@ def test_grounded_answer_gives_overlay_legend_and_files(grounded, tmp_path):
     np.testing.assert_array_equal(read_mask_nifti(niis[0]), turn.masks[0])
     px, mm2 = views.overlay.mask_area(turn.masks[0], (0.5, 0.8))
     assert f"{px:,} px" in final["legend"] and mm2 == pytest.approx(px * 0.4)
-    # opacity 0 re-renders the plain image, without the model
+    # opacity 0 re-renders the plain image (at its own size, for the download), without the model
     shown = np.asarray(Image.open(h.restyle(s, 0.0, False)["overlay"]).convert("RGB"))
-    np.testing.assert_array_equal(shown, views.enlarge(s.loaded.display_rgb, views.view_factor((64, 64))))
+    np.testing.assert_array_equal(shown, s.loaded.display_rgb)
+    assert final["chat"][2]["content"]["path"] == turn.overlay  # the answer's own overlay in the chat
 
 
 @pytest.mark.parametrize("question,expected", [

@@ -1,110 +1,229 @@
-"""The demo in a real browser (headless Chromium + Playwright): load an example, draw a box, ask about
-it, ask for a segmentation; the answer, the overlay and the legend must appear. Saves a screenshot
-(``app.png``) in the test's tmp_path. Skipped only when /usr/bin/chromium is absent."""
+"""The demo in a real browser (headless Chromium + Playwright), one live app and one browser context for the
+module: drawing and asking, strokes right after answers, Stop / busy / trash, grounded answers in the
+conversation, uploads (unfamiliar-image warning, rejected file, volume axis), accessibility (axe-core) and the
+narrow-screen layout. Skipped only when /usr/bin/chromium is absent."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from tests.browser_helpers import (AXE_JS, CHROMIUM, ask, draw, load_example, n_answers, n_regions, upload,
+                                   wait_answers, wait_idle, wait_regions, wait_text)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed "
                                 "(apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
+def app(tmp_path_factory):
     pytest.importorskip("playwright.sync_api")
-    from demo import ui
-    from tests.app_helpers import free_port, grounding_kwargs, load_test_model
+    from tests.browser_helpers import live_app
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GRADIO_TEMP_DIR", str(tmp_path_factory.mktemp("gradio-tmp")))
-        medplib = load_test_model(tmp_path_factory.mktemp("model"))
-        kwargs, forced = grounding_kwargs(medplib, max_new_tokens=16)
-        demo = ui.build_app(medplib, kwargs)
-        port = free_port()
-        ui.launch(demo, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
-        yield f"http://127.0.0.1:{port}/", forced
-        demo.close()
+        with live_app(tmp_path_factory.mktemp("app")) as served:
+            yield served
 
 
-def test_draw_ask_and_segment(live_app, tmp_path):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module")
+def context(tmp_path_factory):
+    from tests.browser_helpers import chromium
 
-    url, forced = live_app
+    with chromium(tmp_path_factory.mktemp("profile")) as ctx:
+        yield ctx
+
+
+@pytest.fixture
+def page(app, context):
     errors: list[str] = []
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=str(CHROMIUM),
-                                                   headless=True, args=ARGS, viewport={"width": 1440, "height": 1000})
-        try:
-            page = ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            assert "not for clinical use" in page.locator(".medplib-notice").inner_text()
-
-            # load the CT example
-            page.locator("button.thumbnail-item").first.click()
-            page.wait_for_selector("text=ct.png", timeout=60_000)
-            page.wait_for_selector("text=What is the main abnormal finding in this image?", timeout=30_000)
-            page.wait_for_function("() => { const c = document.querySelector('canvas');"
-                                   " return c && c.getBoundingClientRect().width > 0; }", timeout=30_000)
-
-            # draw one stroke in Box mode (few moves: software rendering is slow); a stroke that lands before the
-            # editor has placed the picture is not registered, so draw again until the region list shows one
-            canvas = page.locator("canvas").first
-            canvas.scroll_into_view_if_needed()
-            for attempt in range(3):
-                bb = canvas.bounding_box()
-                x0, y0 = bb["x"] + bb["width"] * 0.35, bb["y"] + bb["height"] * 0.3
-                x1, y1 = bb["x"] + bb["width"] * 0.55, bb["y"] + bb["height"] * 0.45
-                page.mouse.move(x0, y0)
-                page.mouse.down()
-                page.mouse.move(x1, y0)
-                page.mouse.move(x1, y1)
-                page.mouse.up()
-                try:
-                    page.wait_for_selector(".medplib-regions li", timeout=45_000)
-                    break
-                except PlaywrightTimeout:
-                    if attempt == 2:
-                        raise
-            assert "Box" in page.locator(".medplib-regions").inner_text()
-
-            # a region question, with the model's own answer
-            forced.active = False
-            page.get_by_role("button", name="Insert in question").click()
-            question = page.get_by_placeholder("Type a question and press Enter")
-            page.wait_for_function("() => document.querySelector('textarea[placeholder^=\"Type a question\"]')"
-                                   ".value.includes('<region1>')", timeout=30_000)
-            question.press("Home")
-            question.type("What structure is in ")
-            page.get_by_role("button", name="Ask", exact=True).click()
-            page.wait_for_selector(".medplib-answer", timeout=90_000)
-            assert page.locator(".medplib-region").count() >= 1  # the reference shows as a region chip
-
-            # a segmentation request (answer forced to contain <SEG>)
-            forced.active = True
-            question.fill("Please segment the liver lesion in this image.")
-            question.press("Enter")
-            page.wait_for_selector(".medplib-legend table", timeout=90_000)
-            page.wait_for_function("() => document.querySelectorAll('.medplib-answer').length >= 2", timeout=30_000)
-            assert page.locator(".medplib-chip").count() >= 1  # the grounded phrase in its mask colour
-            overlay = page.locator("img[src*='overlay-']")
-            overlay.first.wait_for(timeout=30_000)
-            text = page.evaluate("() => document.body.innerText")
-            assert text.count("ct_mask1") >= 2  # the mask downloads: PNG and NIfTI
-            assert "<SEG>" not in page.locator(".medplib-answer").last.inner_text()
-            page.wait_for_function("() => [...document.querySelectorAll('img')].every(i => i.complete)",
-                                   timeout=30_000)
-            shot = tmp_path / "app.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
-        finally:
-            ctx.close()
+    page = context.new_page()
+    page.set_default_timeout(90_000)  # a loaded 2-core machine: conditions, not durations, decide
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app[0])
+    yield page
+    page.close()
     assert not errors, errors
+
+
+def css_color(page, selector: str, prop: str) -> str:
+    return page.locator(selector).first.evaluate(f"e => getComputedStyle(e).{prop}")
+
+
+def test_draw_ask_and_segment(app, page, tmp_path):
+    _, forced, _ = app
+    assert "not for clinical use" in page.locator(".medplib-notice").inner_text()
+    load_example(page)
+    wait_text(page, "What is the main abnormal finding in this image?")
+    draw(page, 0.35, 0.3, 0.55, 0.45)
+    wait_regions(page, 1, timeout=90_000)
+    assert "Box" in page.locator(".medplib-regions").inner_text()
+
+    # a region question, with the model's own answer
+    forced.active = False
+    page.get_by_role("button", name="Insert region in question").click()
+    question = page.locator("#medplib-question textarea")
+    page.wait_for_function("() => document.querySelector('#medplib-question textarea').value.includes('<region1>')",
+                           timeout=30_000)
+    question.press("Home")
+    question.type("What structure is in ")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    wait_answers(page, 1)
+    assert page.locator(".medplib-answer .medplib-region, .message .medplib-region").count() >= 1  # a chip
+
+    # a segmentation request (answer forced to "Sure, it is <SEG>"): the mask is named after the request
+    forced.active = True
+    ask(page, "Please segment the liver lesion in this image.")
+    wait_answers(page, 2)
+    page.wait_for_selector(".medplib-legend table", timeout=30_000)
+    chip = page.locator(".medplib-answer .medplib-chip").last
+    assert chip.inner_text().strip().endswith("liver lesion")
+    assert "liver lesion" in page.locator(".medplib-legend").inner_text()
+    # the chip has the colour of its mask in the legend
+    assert css_color(page, ".medplib-answer >> nth=-1 >> .medplib-chip", "borderTopColor") == \
+        css_color(page, ".medplib-legend td span[style*='font-weight']", "color")
+    # the answer's own overlay in the conversation, and the large one at the image's own size (128 px)
+    chat_img = page.locator("#medplib-chat img[src*='overlay-']")
+    chat_img.first.wait_for(timeout=30_000)
+    assert "Segmentation: liver lesion" in page.locator("#medplib-chat").inner_text()  # named beside it
+    big = page.locator("#medplib-overlay img[src*='overlay-']")
+    big.first.wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#medplib-overlay img')].every(i => i.complete)",
+                           timeout=30_000)
+    assert big.first.evaluate("i => i.naturalWidth") == 128
+    text = page.evaluate("() => document.body.innerText")
+    assert text.count("liver_lesion") >= 2 or text.count("ct_mask1") >= 2  # the mask downloads: PNG and NIfTI
+    assert "<SEG>" not in page.locator(".medplib-answer").last.inner_text()
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_strokes_right_after_answers_always_register(app, page):
+    _, forced, _ = app
+    forced.active = False
+    load_example(page)
+    draw(page, 0.2, 0.2, 0.3, 0.3)
+    wait_regions(page, 1, timeout=90_000)
+    registered = 0
+    for k in range(10):
+        if n_regions(page) == 8:  # the most regions a question takes
+            page.get_by_role("button", name="Clear regions").click()
+            wait_regions(page, 0)
+        before = n_regions(page)
+        ask(page, "What modality is this image?")
+        if k == 0:  # the regions it is asked about are named, never appended silently
+            wait_text(page, "Your question names no region")
+        wait_answers(page, k + 1)
+        x = 0.1 + 0.1 * (k % 8)
+        draw(page, x, 0.6, x + 0.06, 0.7)  # right after the answer
+        wait_regions(page, before + 1, timeout=60_000)
+        registered += 1
+        # the canvas is not frozen: no event stays queued on it
+        page.wait_for_function("() => !document.querySelector('#medplib-editor').innerText.includes('queue')",
+                               timeout=15_000)
+    assert registered == 10
+    # undo removes only the last stroke: one region fewer, and the next stroke is exactly one new region
+    n = n_regions(page)
+    layers = "() => performance.getEntriesByType('resource').filter(r => r.name.includes('layer-')).length"
+    loaded = page.evaluate(layers)
+    page.get_by_role("button", name="Undo last stroke").click()
+    wait_regions(page, n - 1)
+    # the canvas is reloaded with the kept strokes: draw once it has them
+    page.wait_for_function(f"() => ({layers})() > {loaded}")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    draw(page, 0.8, 0.1, 0.9, 0.2)
+    wait_regions(page, n)
+
+
+def test_stop_busy_and_trash(app, page):
+    _, forced, gate = app
+    forced.active = False
+    load_example(page)
+    ask(page, "What modality is this image?")
+    wait_answers(page, 1)
+    # the chat's trash icon clears the conversation for real
+    page.locator("#medplib-chat").hover()
+    page.locator("#medplib-chat button[aria-label='Clear']").first.click()
+    page.wait_for_function("() => document.querySelectorAll('.medplib-answer').length === 0", timeout=30_000)
+    box = page.locator("#medplib-question textarea")
+    gate.open.clear()  # the next answer runs until Stop
+    try:
+        ask(page, "Describe the image.")
+        stop = page.get_by_role("button", name="Stop")
+        stop.wait_for(state="visible", timeout=30_000)
+        assert page.get_by_role("button", name="Ask", exact=True).is_disabled()
+        box.fill("A second question typed meanwhile")
+        box.press("Enter")  # refused visibly, and kept
+        wait_text(page, "An answer is being written")
+        assert box.input_value() == "A second question typed meanwhile"
+        stop.click()
+        page.get_by_role("button", name="Stopping…").wait_for()  # the server has the stop
+        gate.open.set()  # the generation sees it at its next step
+        wait_idle(page, timeout=60_000)
+    finally:
+        gate.open.set()
+    wait_text(page, "Stopped: the partial answer was not kept")
+    assert n_answers(page) == 0
+    assert box.input_value() == "A second question typed meanwhile"  # nothing typed is lost
+    box.fill("")
+    ask(page, "What modality is this image?")  # the next question is answered after Stop
+    wait_answers(page, 1)
+    assert n_answers(page) == 1  # the cleared conversation did not come back
+
+
+def test_uploads_warning_rejected_file_and_volume(app, page, tmp_path):
+    from PIL import Image
+
+    skimage = pytest.importorskip("skimage")
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()[::4, ::4]).save(photo)
+    upload(page, photo)
+    wait_text(page, "astronaut.png")
+    assert not page.get_by_text("Suggested questions").is_visible()  # no empty heading on uploads
+    ask(page, "What modality is this image?")
+    wait_answers(page, 1)
+    assert "unlike the images the model was trained on" in page.locator("#medplib-chat").inner_text()
+
+    bad = tmp_path / "report.png"
+    bad.write_bytes(b"not an image at all")
+    upload(page, bad)
+    page.wait_for_selector(".toast-body", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#medplib-upload').innerText.includes('report.png')",
+                           timeout=30_000)  # the rejected file does not stay listed
+    assert "astronaut.png" in page.locator("body").inner_text() and n_answers(page) == 1  # nothing lost
+
+    nib = pytest.importorskip("nibabel")
+    vol = tmp_path / "vol.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((24, 30, 12)).astype(np.float32), np.eye(4)), str(vol))
+    upload(page, vol)
+    wait_text(page, "vol.nii.gz")
+    wait_text(page, "A new image starts a new conversation")  # said, not silent
+    page.get_by_label("coronal").check()
+    page.wait_for_function("() => document.querySelector('#medplib-slice input[type=number]').value === '16'",
+                           timeout=30_000)  # the coronal axis opens at its middle slice (30 // 2 + 1)
+
+
+def test_accessibility_and_narrow_screen(app, page):
+    load_example(page)
+    assert page.get_by_label("Question").count() >= 1  # the question box has a name
+    spec = importlib.util.find_spec("axe_playwright_python")
+    assert spec is not None, "axe-playwright-python (axe-core) is in requirements.txt"
+    page.add_script_tag(path=str(Path(spec.submodule_search_locations[0]).parent / AXE_JS))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    bad = [(v["id"], v["impact"], [n["html"][:160] for n in v["nodes"]][:4]) for v in result["violations"]
+           if v["impact"] in ("serious", "critical")]  # button-name, label, image-alt, color-contrast among them
+    assert not bad, bad
+
+    # a phone: the chat follows the image (before the region tools) and the upload tab is visible
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.wait_for_function("() => document.querySelector('#medplib-chat').getBoundingClientRect().top <"
+                           " document.querySelector('#medplib-tools').getBoundingClientRect().top", timeout=30_000)
+    editor = page.locator("#medplib-editor").bounding_box()
+    chat = page.locator("#medplib-chat").bounding_box()
+    assert editor["y"] + editor["height"] <= chat["y"] <= editor["y"] + editor["height"] + 300
+    tab = page.get_by_role("tab", name="Upload")
+    assert tab.is_visible() and tab.bounding_box()["x"] + tab.bounding_box()["width"] <= 420

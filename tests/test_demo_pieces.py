@@ -192,19 +192,20 @@ def test_point_centre_and_clipping():
     hw = (100, 120)
     s = np.zeros(hw, bool)
     s[48:53, 60:65] = True  # centre (row 50, col 62)
-    reg = parse_region(s, "Point")
+    assert parse_region(s, "Point").area == 5 * 5  # default: 3 % of the longer side (120 px)
+    reg = parse_region(s, "Point", point_size=41 / 120)
     assert reg.center == (62, 50)
     assert reg.area == 41 * 41
     assert reg.bbox == (42, 30, 82, 70)
     corner = np.zeros(hw, bool)
     corner[0:5, 0:5] = True  # centre (2, 2): clipped square rows/cols 0..22
-    reg = parse_region(corner, "point")
+    reg = parse_region(corner, "point", point_size=41 / 120)
     assert reg.center == (2, 2)
     assert reg.bbox == (0, 0, 22, 22)
     assert reg.area == 23 * 23
     far = np.zeros(hw, bool)
     far[97:100, 117:120] = True  # bottom-right corner
-    reg = parse_region(far, "Point")
+    reg = parse_region(far, "Point", point_size=41 / 120)
     assert reg.bbox == (98, 78, 119, 99)
 
 
