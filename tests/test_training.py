@@ -176,9 +176,10 @@ def test_micro_config_is_the_same_architecture():
 def test_builtin_recipe_sets_the_shipped_flags_and_explicit_flags_win():
     _, args = parse_args(["--out", "x", "--recipe", "builtin"])
     assert (args.stages, args.total_steps, args.tower_steps, args.tower_images) == ("towers,joint,moe", 2200, 1200, 6000)
+    assert args.wording == "rich"
     _, args = parse_args(["--out", "x", "--recipe", "builtin", "--total-steps", "50"])
     assert (args.total_steps, args.tower_steps) == (50, 1200)
     _, plain = parse_args(["--out", "x"])
-    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0
+    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0 and plain.wording == "template"
     with pytest.raises(SystemExit):
         parse_args(["--out", "x", "--recipe", "nope"])
