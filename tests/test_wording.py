@@ -119,3 +119,16 @@ def test_the_processor_normalises_only_when_its_config_says_so():
     assert "is <region></region> abnormal ASSISTANT:" in low and "segment the liver ASSISTANT: Sure." in low
     assert order == [0]
     assert lower.build_prompt("is <region1> abnormal", 1)[0] == lower.build_prompt("Is <region1> abnormal?", 1)[0]
+
+
+def test_each_synonym_names_exactly_one_structure_or_modality():
+    from medplib.synthetic import MODALITY_LABELS, STRUCTURE_INFO
+    from medplib.synthetic.wording_grammar import MODALITY_SYNONYMS, STRUCTURE_SYNONYMS
+
+    assert set(STRUCTURE_SYNONYMS) <= set(STRUCTURE_INFO) and set(MODALITY_SYNONYMS) <= set(MODALITY_LABELS.values())
+    said = [w.lower() for pairs in STRUCTURE_SYNONYMS.values() for pair in pairs for w in pair]
+    said += [w.lower() for words in MODALITY_SYNONYMS.values() for w in words]
+    names = {n for info in STRUCTURE_INFO.values() for n in (info.name, info.plural)}
+    assert not names & set(said)  # never another structure's own name
+    singular = [s.lower() for pairs in STRUCTURE_SYNONYMS.values() for s, _ in pairs]
+    assert len(singular) == len(set(singular))

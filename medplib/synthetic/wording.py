@@ -21,6 +21,7 @@ import numpy as np
 from ..processing.conversation import REGION_REF
 from .question_fields import question_fields
 from .question_text import REGION_PLACEHOLDER
+from .structures import STRUCTURE_INFO
 from .wording_grammar import (
     CONTEXTS,
     CONTRACTIONS,
@@ -54,10 +55,9 @@ def _sample(pattern: str, rng: np.random.Generator) -> str:
 
 @lru_cache(maxsize=1)
 def _synonym_table() -> dict[str, list[str]]:
+    """Structure names (singular and plural) and modality labels -> what users also call them."""
     table: dict[str, list[str]] = {}
     for name, pairs in STRUCTURE_SYNONYMS.items():
-        from .structures import STRUCTURE_INFO
-
         table[name] = [s for s, _ in pairs]
         if STRUCTURE_INFO[name].plural != name:
             table[STRUCTURE_INFO[name].plural] = [p for _, p in pairs]
