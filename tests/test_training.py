@@ -202,7 +202,9 @@ def test_micro_config_is_the_same_architecture():
 def test_builtin_recipe_sets_the_shipped_flags_and_explicit_flags_win():
     _, args = parse_args(["--out", "x", "--recipe", "builtin"])
     assert (args.stages, args.total_steps, args.tower_steps, args.tower_images) == ("towers,joint,moe", 2200, 1200, 6000)
-    assert args.wording == "rich"
+    assert (args.wording, args.question_normalization) == ("template", "none")
+    _, rich = parse_args(["--out", "x", "--recipe", "rich"])
+    assert (rich.wording, rich.question_normalization, rich.total_steps) == ("rich", "lower", 2200)
     _, args = parse_args(["--out", "x", "--recipe", "builtin", "--total-steps", "50"])
     assert (args.total_steps, args.tower_steps) == (50, 1200)
     _, plain = parse_args(["--out", "x"])

@@ -152,7 +152,8 @@ def test_tower_pretraining_learns_the_dense_targets(processor, tokenizer):
     assert losses[-1] - floor < 0.5 * (losses[0] - floor)
 
 
-def test_fresh_wording_resays_the_questions_each_time_and_keeps_the_supervised_answers(samples, tokenizer):
+def test_fresh_wording_resays_the_questions_each_time_and_keeps_the_supervised_answers(samples):
+    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples, "lower", alphabet=True), 400)  # as --wording rich
     processor = MedPLIBProcessor(tokenizer, clip_image_size=56, patch_size=14, sam_image_size=64,
                                  region_grid_mode="cover", question_normalization="lower")
     images = prepare_images(samples, processor)
@@ -173,7 +174,8 @@ def test_fresh_wording_resays_the_questions_each_time_and_keeps_the_supervised_a
         assert all(q == q.lower() and not q.endswith(("?", ".", "!")) for q in questions), questions
 
 
-def test_the_tokenizer_knows_every_printable_character(tokenizer):
+def test_with_the_alphabet_the_tokenizer_knows_every_printable_character(samples, tokenizer):
     assert all(c in ALPHABET for c in "azAZ09?!'&")
-    ids = tokenizer("zebra QXJ @#% qwv", add_special_tokens=False)["input_ids"]
-    assert tokenizer.unk_token_id not in ids
+    rich = train_bpe_tokenizer(corpus_for_tokenizer(samples, "lower", alphabet=True), 400)
+    assert rich.unk_token_id not in rich("zebra QXJ @#% qwv", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id in tokenizer("@#%", add_special_tokens=False)["input_ids"]  # without it: <unk>

@@ -1,6 +1,7 @@
 """Train MedPLIB with the multi-stage MoE recipe (or the joint baseline) on accelerate.
 
     python -m medplib.train --out runs/builtin --recipe builtin      # reproduces the built-in model
+    python -m medplib.train --out runs/rich --recipe rich            # the same with the rich wording (issue 18)
     python -m medplib.train --out runs/tiny                          # the paper's towers -> vl -> grounding -> moe
     python -m medplib.train --out runs/joint --stages towers,joint   # ablation: one dense model, same total steps
     accelerate launch -m medplib.train ...                           # the same command on several GPUs / nodes
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..constants import QUESTION_NORMALIZATIONS
 from ..processing.normalize import normalize_question
 from ..synthetic import Sample, load_records, make_samples
 from ..synthetic.wording import paraphrased
@@ -47,11 +49,12 @@ def seed_everything(seed: int) -> None:
 ALPHABET = " ".join(string.ascii_letters + string.digits + string.punctuation)
 
 
-def corpus_for_tokenizer(samples: list[Sample], normalization: str = "none") -> list[str]:
-    """The tokenizer's training text: the prompt frame, the alphabet, each question (as the model sees it) + answer."""
+def corpus_for_tokenizer(samples: list[Sample], normalization: str = "none", alphabet: bool = False) -> list[str]:
+    """The tokenizer's training text: the prompt frame, each question (as the model sees it) + answer, and with
+    `alphabet` every printable character (for models meant to take words their training text never had)."""
     from ..processing import SYSTEM_TRAINING
 
-    return [SYSTEM_TRAINING, "USER: ASSISTANT:", ALPHABET] + [
+    return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + ([ALPHABET] if alphabet else []) + [
         normalize_question(s.question, normalization) + " " + s.answer for s in samples]
 
 
@@ -64,8 +67,8 @@ def run_tokenizer(args, samples: list[Sample], save: bool):
     for folder in [args.out / "tokenizer"] + [args.out / name for name in STAGES]:
         if (folder / "tokenizer.json").exists():
             return load_tokenizer(folder)
-    normalization = PRESETS[args.preset](8, 1).question_normalization
-    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples, normalization), 1000)
+    corpus = corpus_for_tokenizer(samples, args.question_normalization, alphabet=args.wording == "rich")
+    tokenizer = train_bpe_tokenizer(corpus, 1000)
     if save:
         tokenizer.save_pretrained(str(args.out / "tokenizer"))
     return tokenizer
@@ -232,6 +235,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--wording", choices=("template", "rich"), default="template",
                         help="questions in the generator's templates, or re-said in the rich training wording "
                              "(synthetic/wording.py), anew each time a conversation is trained on")
+    parser.add_argument("--question-normalization", choices=QUESTION_NORMALIZATIONS, default="none",
+                        help="the model config's question_normalization: 'lower' lower-cases questions and drops the "
+                             "final punctuation, at training and inference (processing/normalize.py)")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
     parser.add_argument("--image-folder")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model of --preset size)")
@@ -269,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                               accelerator.is_main_process)
     seg_id = tokenizer.convert_tokens_to_ids("<SEG>")
     config = PRESETS[args.preset](len(tokenizer), seg_id, num_experts=1)
+    config.question_normalization = args.question_normalization
     processor = MedPLIBProcessor(tokenizer, clip_image_size=config.vision_config.image_size,
                                  patch_size=config.vision_config.patch_size, sam_image_size=config.sam.image_size,
                                  region_grid_mode=config.region_grid,
