@@ -16,3 +16,4 @@ IMAGE_PLACEHOLDER = "<image>"
 
 # How a region mask reaches the CLIP patch grid (config `region_grid`; docs/architecture.md, "Regions").
 REGION_GRID_MODES = ("nearest", "cover")
+QUESTION_NORMALIZATIONS = ("none", "lower")  # model config `question_normalization` (processing/normalize.py)

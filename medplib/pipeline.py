@@ -146,6 +146,7 @@ class MedPLIB:
             sam_mean=cfg.sam.pixel_mean,
             sam_std=cfg.sam.pixel_std,
             region_grid_mode=cfg.region_grid,
+            question_normalization=cfg.question_normalization,
         )
         self._lock = threading.Lock()  # one generation (or batch) at a time per loaded model
         self.familiarity_reference: FamiliarityReference | None = None  # from_pretrained loads the folder's

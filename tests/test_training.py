@@ -136,6 +136,32 @@ def test_report_scores_each_question_type():
     assert f"| closed VQA | 4 | 0.750 | {lo:.3f}–{hi:.3f} |" in text
 
 
+def test_report_counts_grounding_answers_with_the_right_number_of_masks_and_compares_reports(tmp_path, capsys):
+    from medplib.evaluation.compare import main as compare_main
+
+    def ground(n_masks, n_targets, dice):
+        return {"kind": "grounding", "modality": "ct", "answer_type": "open", "question_type": "grounding_1",
+                "iou": dice, "dice": dice, "n_masks": n_masks, "n_targets": n_targets}
+
+    rows = [ground(1, 1, 0.9), ground(0, 1, 0.0), ground(2, 2, 0.8), ground(1, 2, 0.4)]
+    summary = summarize(rows)
+    count = summary["overall"]["grounding"]["right_mask_count"]
+    assert count["n"] == 4 and count["accuracy"] == 0.5
+    lo, hi = summary["overall"]["grounding"]["mDice_ci95"]
+    assert lo < 0.525 < hi
+    text = table(summary)
+    assert "| right number of masks | 4 | 0.500 |" in text and "| mDice (normal interval) | 4 | 0.525 |" in text
+    paths = []
+    for wording in ("template", "heldout"):
+        paths.append(tmp_path / f"{wording}.json")
+        paths[-1].write_text(json.dumps({"model": "m", "wording": wording, "summary": summary}))
+    assert compare_main([str(p) for p in paths]) == 0
+    out = capsys.readouterr().out
+    assert "| m / template |" in out and "| m / heldout |" in out and "0.500 (" in out
+    with pytest.raises(SystemExit):
+        compare_main([str(tmp_path / "missing.json")])
+
+
 def test_wilson_interval():
     # k = 0 has the closed form [0, z² / (n + z²)]; the interval is symmetric under k -> n - k, holds the observed
     # rate and narrows as n grows at the same rate.
@@ -176,9 +202,12 @@ def test_micro_config_is_the_same_architecture():
 def test_builtin_recipe_sets_the_shipped_flags_and_explicit_flags_win():
     _, args = parse_args(["--out", "x", "--recipe", "builtin"])
     assert (args.stages, args.total_steps, args.tower_steps, args.tower_images) == ("towers,joint,moe", 2200, 1200, 6000)
+    assert (args.wording, args.question_normalization) == ("template", "none")
+    _, rich = parse_args(["--out", "x", "--recipe", "rich"])
+    assert (rich.wording, rich.question_normalization, rich.total_steps) == ("rich", "lower", 2200)
     _, args = parse_args(["--out", "x", "--recipe", "builtin", "--total-steps", "50"])
     assert (args.total_steps, args.tower_steps) == (50, 1200)
     _, plain = parse_args(["--out", "x"])
-    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0
+    assert plain.stages != "towers,joint,moe" and plain.tower_images == 0 and plain.wording == "template"
     with pytest.raises(SystemExit):
         parse_args(["--out", "x", "--recipe", "nope"])

@@ -7,11 +7,11 @@ import torch
 from medplib.constants import IGNORE_INDEX
 from medplib.synthetic import MODALITIES, generate_case, make_samples
 from medplib.processing import MedPLIBProcessor
-from medplib.training.data import (cache_tower_outputs, collate, encode_conversation, group_conversations, image_key,
-                                   prepare_images)
+from medplib.training.data import (FreshWording, cache_tower_outputs, collate, encode_conversation, group_conversations,
+                                   image_key, prepare_images)
 from medplib.training.towers import N_LOCAL, TARGET_NAMES, TowerPretraining, _bce, collate_towers, dense_targets, tower_items
 from medplib.checkpoints.tokenizer import train_bpe_tokenizer
-from medplib.training.cli import corpus_for_tokenizer
+from medplib.training.cli import ALPHABET, corpus_for_tokenizer
 from tests.helpers import tiny_model
 
 KINDS = ("vqa", "region", "grounding")
@@ -150,3 +150,32 @@ def test_tower_pretraining_learns_the_dense_targets(processor, tokenizer):
     # soft targets (coverage fractions, 0.5 for "no side") leave an entropy floor: the excess over it halves
     floor = sum(float(_bce(torch.logit(batch[k].clamp(1e-6, 1 - 1e-6)), batch[k])) for k in ("clip_targets", "sam_targets"))
     assert losses[-1] - floor < 0.5 * (losses[0] - floor)
+
+
+def test_fresh_wording_resays_the_questions_each_time_and_keeps_the_supervised_answers(samples):
+    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples, "lower", alphabet=True), 400)  # as --wording rich
+    processor = MedPLIBProcessor(tokenizer, clip_image_size=56, patch_size=14, sam_image_size=64,
+                                 region_grid_mode="cover", question_normalization="lower")
+    images = prepare_images(samples, processor)
+    turns = group_conversations(samples, KINDS, 6, seed=0)[0]
+    encode = FreshWording(images, processor, seed=0)
+    convs = [encode(turns) for _ in range(6)]
+
+    def supervised(conv):
+        return [i for i, lab in zip(conv.input_ids.tolist(), conv.labels.tolist()) if lab != IGNORE_INDEX]
+
+    assert len({tuple(c.input_ids.tolist()) for c in convs}) >= 5  # other words nearly every time
+    assert all(supervised(c) == supervised(convs[0]) for c in convs)  # the same answers, supervised the same
+    assert all(torch.equal(c.region_masks, convs[0].region_masks) for c in convs if c.region_masks is not None)
+    for conv in convs:  # the questions as a "lower" model sees them: lower-case, no final mark
+        text = tokenizer.decode(conv.input_ids[conv.input_ids >= 0].tolist())
+        questions = [part.split("ASSISTANT:")[0].strip() for part in text.split("USER:")[1:]]
+        assert len(questions) == len(turns)
+        assert all(q == q.lower() and not q.endswith(("?", ".", "!")) for q in questions), questions
+
+
+def test_with_the_alphabet_the_tokenizer_knows_every_printable_character(samples, tokenizer):
+    assert all(c in ALPHABET for c in "azAZ09?!'&")
+    rich = train_bpe_tokenizer(corpus_for_tokenizer(samples, "lower", alphabet=True), 400)
+    assert rich.unk_token_id not in rich("zebra QXJ @#% qwv", add_special_tokens=False)["input_ids"]
+    assert tokenizer.unk_token_id in tokenizer("@#%", add_special_tokens=False)["input_ids"]  # without it: <unk>

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..synthetic import Sample, load_records, make_samples
 from ..synthetic.wording_heldout import WORDINGS, reworded
-from .metrics import closed_correct, dice_from_iou, mask_iou, open_scores, wilson_interval
+from .metrics import closed_correct, dice_from_iou, mask_iou, mean_interval, open_scores, wilson_interval
 
 
 def score_sample(sample: Sample, answer) -> dict:
@@ -36,6 +36,7 @@ def score_sample(sample: Sample, answer) -> dict:
         row["iou"] = float(np.mean(ious)) if ious else 0.0
         row["dice"] = float(np.mean([dice_from_iou(i) for i in ious])) if ious else 0.0
         row["n_masks"] = len(answer.masks)
+        row["n_targets"] = len(sample.seg_masks)
     else:
         row["correct"] = closed_correct(answer.text, sample.answer)
         if sample.answer_type != "closed":
@@ -62,7 +63,10 @@ def summarize(rows: list[dict]) -> dict:
         opened = [r for r in vqa if r["answer_type"] != "closed"]
         return {
             "n": len(subset),
-            "grounding": {"n": len(ground), "mIoU": mean(r["iou"] for r in ground), "mDice": mean(r["dice"] for r in ground)},
+            "grounding": {"n": len(ground), "mIoU": mean(r["iou"] for r in ground), "mDice": mean(r["dice"] for r in ground),
+                          "mDice_ci95": list(mean_interval(r["dice"] for r in ground)) if ground else None,
+                          "right_mask_count": accuracy([{"correct": r["n_masks"] == r["n_targets"]} for r in ground
+                                                        if "n_targets" in r])},
             "closed_vqa": accuracy(closed),
             "open_vqa": {**accuracy(opened), **{k: mean(r[k] for r in opened) for k in ("recall", "f1", "bleu1", "bleu4")}},
             "region_vqa": {**accuracy(region),
@@ -98,6 +102,13 @@ def table(summary: dict) -> str:
     lines += ["", "| overall (95 % Wilson interval) | n | accuracy | interval |", "|---|---|---|---|"]
     lines += [f"| {label} | {overall[key]['n']} | {fmt(overall[key]['accuracy'])} | {interval(overall[key])} |"
               for key, label in (("closed_vqa", "closed VQA"), ("open_vqa", "open VQA"), ("region_vqa", "region VQA"))]
+    ground = overall["grounding"]
+    if ground["n"]:
+        lines.append(f"| mDice (normal interval) | {ground['n']} | {fmt(ground['mDice'])} | "
+                     f"{interval({'ci95': ground['mDice_ci95']})} |")
+    count = ground["right_mask_count"]
+    if count["n"]:
+        lines.append(f"| right number of masks | {count['n']} | {fmt(count['accuracy'])} | {interval(count)} |")
     if summary.get("by_question_type"):
         lines += ["", "| question type | n | accuracy | 95 % interval |", "|---|---|---|---|"]
         lines += [f"| {name} | {b['n']} | {fmt(b['accuracy'])} | {interval(b)} |"

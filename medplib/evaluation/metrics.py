@@ -85,3 +85,14 @@ def wilson_interval(correct: int, n: int, z: float = 1.96) -> tuple[float, float
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values, z: float = 1.96) -> tuple[float, float]:
+    """Normal-approximation 95 % interval of the mean of `values` (e.g. per-sample Dice); (0, 1) when fewer than 2."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return 0.0, 1.0
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = z * sd / math.sqrt(len(values))
+    return max(0.0, mean - half), min(1.0, mean + half)

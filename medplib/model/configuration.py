@@ -6,7 +6,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..constants import REGION_GRID_MODES
+from ..constants import QUESTION_NORMALIZATIONS, REGION_GRID_MODES
 from .sam.config import SamConfig
 
 # LLaMA-2-7B / llava-v1.5-7b numbers with the 267 MedPLIB tokens added (architecture.md §8).
@@ -42,6 +42,8 @@ class MedPLIBConfig(PreTrainedConfig):
     index·(g−1)/g, biased to the top-left, as the released adapter was trained) or "centered" (the patches
     themselves; the architecture.md §7 fix, for models trained with it). `mask_scores` off: the IoU head was
     never trained (iou_loss_weight 0), so its outputs are not reported (`Answer.scores` entries are None).
+    `question_normalization` "lower" (our models trained with it): questions are lower-cased without final punctuation
+    before the prompt is built (processing/normalize.py); "none" (the default, the released 7B): used as typed.
     """
 
     model_type = "medplib"
@@ -74,6 +76,7 @@ class MedPLIBConfig(PreTrainedConfig):
     mask_postprocess: str = "exact"
     mask_threshold: float = 0.1
     mask_scores: bool = True
+    question_normalization: str = "none"
 
     ce_loss_weight: float = 1.0
     bce_loss_weight: float = 2.0
@@ -110,6 +113,9 @@ class MedPLIBConfig(PreTrainedConfig):
             raise ValueError(f"region_grid must be one of {REGION_GRID_MODES}, got {self.region_grid!r}")
         if self.region_sampling not in REGION_SAMPLING_MODES:
             raise ValueError(f"region_sampling must be one of {REGION_SAMPLING_MODES}, got {self.region_sampling!r}")
+        if self.question_normalization not in QUESTION_NORMALIZATIONS:
+            raise ValueError(f"question_normalization must be one of {QUESTION_NORMALIZATIONS}, "
+                             f"got {self.question_normalization!r}")
         if self.projector_type != "mlp2x_gelu":
             raise ValueError(f"projector_type {self.projector_type!r} is not supported (only 'mlp2x_gelu')")
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .conversation import SYSTEM_TRAINING, build_prompt, expand_region_refs
+from .normalize import normalize_question
 from .image import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, ImageLike, clip_pixel_values, sam_pixel_values, to_rgb_uint8
 from .regions import region_grid
 from .tokens import encode_prompt
@@ -36,13 +37,18 @@ class MedPLIBProcessor:
                  clip_mean: Sequence[float] = CLIP_MEAN, clip_std: Sequence[float] = CLIP_STD,
                  system: str = SYSTEM_TRAINING, strip_whitespace: bool = True,
                  sam_mean: Sequence[float] = SAM_MEAN, sam_std: Sequence[float] = SAM_STD,
-                 region_grid_mode: str = "nearest"):
+                 region_grid_mode: str = "nearest", question_normalization: str = "none"):
         self.tokenizer = tokenizer
         self.clip_image_size, self.patch_size, self.sam_image_size = clip_image_size, patch_size, sam_image_size
         self.clip_mean, self.clip_std = tuple(clip_mean), tuple(clip_std)
         self.sam_mean, self.sam_std = tuple(sam_mean), tuple(sam_std)
         self.system, self.strip_whitespace = system, strip_whitespace
         self.region_grid_mode = region_grid_mode  # the model config's `region_grid`
+        self.question_normalization = question_normalization  # the model config's; "none" for the released 7B
+
+    def normalize(self, question: str) -> str:
+        """A question as this model sees it (the config's `question_normalization`)."""
+        return normalize_question(question, self.question_normalization)
 
     def prepare_image(self, image: ImageLike) -> PreparedImage:
         rgb = to_rgb_uint8(image)
@@ -61,10 +67,10 @@ class MedPLIBProcessor:
         turns: list[tuple[str, Optional[str]]] = []
         order: list[int] = []
         for q, a in history:
-            text, o = expand_region_refs(q, n_regions, auto_append=False)
+            text, o = expand_region_refs(self.normalize(q), n_regions, auto_append=False)
             turns.append((text, a))
             order += o
-        text, o = expand_region_refs(question, n_regions, auto_append=not order)
+        text, o = expand_region_refs(self.normalize(question), n_regions, auto_append=not order)
         turns.append((text, None))
         order += o
         unused = sorted(set(range(n_regions)) - set(order))

@@ -11,71 +11,57 @@ image, the regions and the expected answer stay the same:
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 import numpy as np
 
-from .questions import REGION_PLACEHOLDER, T
+from .question_fields import question_fields
 
 WORDINGS = ("template", "lower", "heldout")
 
-# Same fields as the generator's template of the same key ({x}, {a}, {b}, {a_x}, {xs}, {be}, {container}).
+# Same fields as the generator's template of the same key ({x}, {a}, {b}, {a_x}, {n}, {xs}, {be}, {container}).
+# None of these can come out of the training wording (tests/test_wording.py checks every one against
+# `wording.all_phrasings`): new verbs ("paint", "shade", "tally"), new frames and word orders.
 HELDOUT = {
-    "modality_open": ["what kind of scan is this?", "Tell me the imaging modality.", "which modality was used here"],
-    "modality_choice": ["{a} or {b} - which one is this?", "Is this picture from {a} or from {b}?"],
-    "modality_yesno": ["Would you say this is a {a} image?", "is this image taken with {a}"],
-    "body_part": ["What body region does this show?", "which part of the body am I looking at"],
-    "presence": ["Can you see {a_x} here?", "any sign of {a_x} in this image?", "Do you find {a_x} in the picture?"],
-    "count": ["Count the {xs}.", "how many {xs} do you see", "Could you tell me how many {xs} there are?"],
-    "side_patient": ["Which side of the patient is the {x} on: left or right?", "{x}: patient's left or right?"],
-    "side_image": ["Is the {x} on the left or the right of the picture?", "{x} - left or right half?"],
-    "vertical": ["Is the {x} in the upper or the lower part of the picture?", "upper or lower half: where is the {x}?"],
-    "location_open": ["Tell me where the {x} is.", "where can the {x} be found"],
-    "larger_choice": ["Which one is bigger: the {a} or the {b}?", "the {a} or the {b}, which is larger"],
-    "larger_yesno": ["Would you say the {a} is larger than the {b}?", "is the {a} bigger than the {b}"],
-    "abnormality_open": ["What's abnormal here?", "Describe the abnormal finding.", "what is the finding"],
-    "abnormality_yesno": ["Does anything look abnormal?", "is anything wrong in this image"],
-    "eye": ["Left or right eye?", "which eye is this, left or right"],
-    "diagnosis_open": ["What would you diagnose?", "what's the diagnosis of this lesion"],
-    "diagnosis_choice": ["Would you call this lesion benign or malignant?", "benign or malignant?"],
-    "region_what": ["What's inside <region1>?", "Tell me what <region> shows.", "what is in <region1>"],
-    "region_abnormal": ["Is anything abnormal in <region1>?", "does <region> look abnormal"],
-    "region_identity": ["Is the {x} what's in <region1>?", "is <region> showing the {x}"],
-    "ground_1": ["Show me the {x}.", "Could you outline the {x} please?", "mask the {x}", "Highlight the {x}."],
-    "ground_2": ["Show me the {a} and the {b}.", "Could you outline the {a} and the {b}?", "mask the {a} and {b}"],
+    "modality_open": ["Which kind of imaging produced this picture?", "what modality are we looking at",
+                      "Tell me which imaging method this is.", "Name the scanner type used for this picture"],
+    "modality_choice": ["{a} or {b} - which one is this?", "Between {a} and {b}, which modality produced this picture?",
+                        "Is this picture from {a} or from {b}?"],
+    "modality_yesno": ["Would you say this is a {a} image?", "Is this picture an example of {a}?",
+                       "{a} - is that what this is?"],
+    "body_part": ["Which area of the body are we looking at?", "what anatomy does this picture cover",
+                  "Tell me the imaged body area."],
+    "presence": ["Can you spot {a_x} here?", "Is {a_x} somewhere in this picture?", "{a_x} anywhere?",
+                 "do I see {a_x} in this picture"],
+    "count": ["What number of {xs} do you count?", "how many {xs} in total", "Tally the {xs} for me."],
+    "side_patient": ["Does the {x} lie on the patient's right or left?", "{x}: patient's left or right?",
+                     "Patient left or patient right for the {x}?"],
+    "side_image": ["Is the {x} on the left or the right of the picture?", "{x} - left or right half?",
+                   "Does the {x} sit left or right in the picture?"],
+    "vertical": ["Is the {x} in the upper or the lower part of the picture?", "upper or lower half: where is the {x}?",
+                 "Does the {x} sit near the top or near the bottom?"],
+    "location_open": ["In what {container} would you find the {x}?", "where can the {x} be found",
+                      "The {x} lies in which {container}?"],
+    "larger_choice": ["Between the {a} and the {b}, which one is bigger?", "Which is the bigger one here, the {a} or the {b}?",
+                      "Of these two, the {a} and the {b}, which has more area?"],
+    "larger_yesno": ["Is the {a} the larger one compared to the {b}?", "does the {a} cover more area than the {b}",
+                     "Is the {a} greater in size than the {b}?"],
+    "abnormality_open": ["Which abnormal finding stands out?", "What pathological finding is present?",
+                         "name the abnormality you can spot"],
+    "abnormality_yesno": ["Is there anything unusual about this picture?", "Does this picture look pathological?",
+                          "Do you notice any abnormal finding here?"],
+    "eye": ["Which eye was photographed, left or right?", "Is this picture of someone's left or right eye?"],
+    "diagnosis_open": ["Which diagnosis fits this lesion best?", "What would you diagnose here?"],
+    "diagnosis_choice": ["Does this look like a benign or a malignant lesion?", "Malignant or benign, what do you think?"],
+    "region_what": ["Which anatomical structure lies within <region1>?", "tell me what <region> is showing",
+                    "What does the marked area <region1> correspond to?"],
+    "region_abnormal": ["Does the tissue within <region1> look pathological?", "Would you call <region> abnormal?",
+                        "anything unusual in <region1>?"],
+    "region_identity": ["Is the {x} what's in <region1>?", "Would you say <region> marks the {x}?",
+                        "Am I pointing at the {x} with <region1>?"],
+    "ground_1": ["Paint the {x}.", "Where is the {x}? Draw its mask.", "Could you shade the {x}?",
+                 "Separate the {x} from the rest of the image."],
+    "ground_2": ["Paint the {a} and the {b}.", "I'd like both the {a} and the {b} marked out.",
+                 "Separate the {a} and the {b} from the background."],
 }
-
-
-def _pattern(template: str) -> re.Pattern:
-    """A template -> a regex matching its filled-in questions; fields become named groups."""
-    text = template.replace("<region>", REGION_PLACEHOLDER)
-    parts = re.split(r"\{(\w+)\}", text)
-    regex, seen = "", set()
-    for k, part in enumerate(parts):
-        if k % 2 == 0:
-            regex += re.escape(part)
-        else:
-            regex += f"(?P={part})" if part in seen else f"(?P<{part}>.+?)"
-            seen.add(part)
-    return re.compile(regex, re.IGNORECASE)
-
-
-@lru_cache(maxsize=1)
-def _patterns() -> list[tuple[str, re.Pattern]]:
-    return [(key, _pattern(t)) for key, templates in T.items() for t in templates]
-
-
-def _fields(question: str) -> tuple[str, dict[str, str]] | None:
-    for key, pattern in _patterns():
-        m = pattern.fullmatch(question)
-        if m:
-            fields = {k: v for k, v in m.groupdict().items()}
-            for k in ("Be", "Be_a"):  # the held-out phrasings use the verb in lower case
-                if k in fields:
-                    fields[k.lower()] = fields[k].lower()
-            return key, fields
-    return None
 
 
 def lower(question: str) -> str:
@@ -91,7 +77,7 @@ def reword(question: str, wording: str, rng: np.random.Generator) -> str:
         return question
     if wording == "lower":
         return lower(question)
-    found = _fields(question)
+    found = question_fields(question)
     if found is None:
         raise ValueError(f"not a generated question, cannot reword it: {question!r}")
     key, fields = found

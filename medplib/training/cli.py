@@ -1,6 +1,7 @@
 """Train MedPLIB with the multi-stage MoE recipe (or the joint baseline) on accelerate.
 
     python -m medplib.train --out runs/builtin --recipe builtin      # reproduces the built-in model
+    python -m medplib.train --out runs/rich --recipe rich            # the same with the rich wording (issue 18)
     python -m medplib.train --out runs/tiny                          # the paper's towers -> vl -> grounding -> moe
     python -m medplib.train --out runs/joint --stages towers,joint   # ablation: one dense model, same total steps
     accelerate launch -m medplib.train ...                           # the same command on several GPUs / nodes
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import string
 import random
 import time
 import zlib
@@ -25,11 +27,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..constants import QUESTION_NORMALIZATIONS
+from ..processing.normalize import normalize_question
 from ..synthetic import Sample, load_records, make_samples
+from ..synthetic.wording import paraphrased
 from ..model.modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from ..checkpoints.tokenizer import load_tokenizer, train_bpe_tokenizer
-from .data import cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
+from .data import FreshWording, cache_tower_outputs, collate, encode_conversation, group_conversations, image_key, prepare_images
 from .recipe import PRESETS, RECIPE, RECIPES, STAGES, build_moe, set_trainable, upcycle
 from .towers import TOWER_PREFIXES, TowerPretraining, collate_towers, freeze_towers, tower_items
 
@@ -40,10 +45,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def corpus_for_tokenizer(samples: list[Sample]) -> list[str]:
+# Every printable character, so that a word the training text never had still tokenises (no <unk>).
+ALPHABET = " ".join(string.ascii_letters + string.digits + string.punctuation)
+
+
+def corpus_for_tokenizer(samples: list[Sample], normalization: str = "none", alphabet: bool = False) -> list[str]:
+    """The tokenizer's training text: the prompt frame, each question (as the model sees it) + answer, and with
+    `alphabet` every printable character (for models meant to take words their training text never had)."""
     from ..processing import SYSTEM_TRAINING
 
-    return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + [s.question + " " + s.answer for s in samples]
+    return [SYSTEM_TRAINING, "USER: ASSISTANT:"] + ([ALPHABET] if alphabet else []) + [
+        normalize_question(s.question, normalization) + " " + s.answer for s in samples]
 
 
 def run_tokenizer(args, samples: list[Sample], save: bool):
@@ -55,7 +67,8 @@ def run_tokenizer(args, samples: list[Sample], save: bool):
     for folder in [args.out / "tokenizer"] + [args.out / name for name in STAGES]:
         if (folder / "tokenizer.json").exists():
             return load_tokenizer(folder)
-    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples), 1000)
+    corpus = corpus_for_tokenizer(samples, args.question_normalization, alphabet=args.wording == "rich")
+    tokenizer = train_bpe_tokenizer(corpus, 1000)
     if save:
         tokenizer.save_pretrained(str(args.out / "tokenizer"))
     return tokenizer
@@ -173,12 +186,17 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, samples, images, proce
         cache_tower_outputs(list(images.values()), model.to(accelerator.device))
         print(f"cached the frozen encoders' outputs in {time.time() - t0:.1f} s")
     seed = stage_seed(args, stage_name)
-    conversations = [encode_conversation(turns, images[image_key(turns[0])], processor)
-                     for turns in group_conversations(samples, stage.kinds, args.max_turns, seed)]
-    if not conversations:
+    groups = group_conversations(samples, stage.kinds, args.max_turns, seed)
+    if not groups:
         raise ValueError(f"no training samples of kinds {stage.kinds}")
+    pad = processor.tokenizer.pad_token_id
+    if args.wording == "rich":  # other words every time a conversation comes round (encoded per batch, ~ms)
+        encode = FreshWording(images, processor, seed)
+        batches = ItemBatches(groups, args.batch_size, seed, lambda batch: collate([encode(t) for t in batch], pad))
+    else:
+        conversations = [encode_conversation(turns, images[image_key(turns[0])], processor) for turns in groups]
+        batches = ItemBatches(conversations, args.batch_size, seed, lambda batch: collate(batch, pad))
     tokenizer = processor.tokenizer
-    batches = ItemBatches(conversations, args.batch_size, seed, lambda batch: collate(batch, tokenizer.pad_token_id))
     result = optimise(stage_name, model, batches, lambda m, b: m(**b).loss, out, steps, args, accelerator)
     save_stage(accelerator.unwrap_model(model), tokenizer, out / stage_name, accelerator)
     return result
@@ -224,6 +242,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--max-turns", type=int, default=6,
                         help="questions about one image are trained as conversations of up to this many turns")
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--wording", choices=("template", "rich"), default="template",
+                        help="questions in the generator's templates, or re-said in the rich training wording "
+                             "(synthetic/wording.py), anew each time a conversation is trained on")
+    parser.add_argument("--question-normalization", choices=QUESTION_NORMALIZATIONS, default="none",
+                        help="the model config's question_normalization: 'lower' lower-cases questions and drops the "
+                             "final punctuation, at training and inference (processing/normalize.py)")
     parser.add_argument("--data", help="MeCoVQA-format JSON instead of synthetic data")
     parser.add_argument("--image-folder")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model of --preset size)")
@@ -254,12 +278,16 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.time()
     samples = load_training_samples(args)
-    tokenizer = run_tokenizer(args, samples, accelerator.is_main_process)
+    # The tokenizer learns from the questions in the stage's wording (one rich pass stands for all of them).
+    tokenizer = run_tokenizer(args, paraphrased(samples, args.seed) if args.wording == "rich" else samples,
+                              accelerator.is_main_process)
     seg_id = tokenizer.convert_tokens_to_ids("<SEG>")
     config = PRESETS[args.preset](len(tokenizer), seg_id, num_experts=1)
+    config.question_normalization = args.question_normalization
     processor = MedPLIBProcessor(tokenizer, clip_image_size=config.vision_config.image_size,
                                  patch_size=config.vision_config.patch_size, sam_image_size=config.sam.image_size,
-                                 region_grid_mode=config.region_grid)
+                                 region_grid_mode=config.region_grid,
+                                 question_normalization=config.question_normalization)
     images = prepare_images(samples, processor)
     data_seconds = time.time() - t0
 

@@ -4,13 +4,14 @@ turns about one image) prompt ids, labels, region grids and GT masks."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from ..constants import IGNORE_INDEX
 from ..synthetic import Sample
+from ..synthetic.wording import paraphrase
 from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_prompt
 
 
@@ -71,7 +72,7 @@ def group_conversations(samples: list[Sample], kinds: tuple[str, ...], max_turns
 
 def encode_conversation(turns: list[Sample], image: ImageInputs, processor: MedPLIBProcessor) -> EncodedConversation:
     """A (multi-turn) training conversation in the Vicuna-v1 template with the original label masking."""
-    prompt = build_prompt([(t.question, t.answer) for t in turns], processor.system)
+    prompt = build_prompt([(processor.normalize(t.question), t.answer) for t in turns], processor.system)
     tok, strip = processor.tokenizer, processor.strip_whitespace
     ids = encode_prompt(tok, prompt, strip_whitespace=strip)
     labels = build_labels(prompt, tok, strip_whitespace=strip)
@@ -82,6 +83,19 @@ def encode_conversation(turns: list[Sample], image: ImageInputs, processor: MedP
     regions = torch.stack([processor.region_grid(m) for m in region_masks]) if region_masks else None
     segs = torch.from_numpy(np.stack(seg_masks).astype(np.float32)) if seg_masks else None
     return EncodedConversation(torch.tensor(ids), torch.tensor(labels), regions, segs, tuple(t.kind for t in turns), image)
+
+
+class FreshWording:
+    """Encodes a conversation with its questions re-said in the rich wording (synthetic/wording.py), drawn anew on
+    every call, so that each epoch trains other words for the same images, regions and answers."""
+
+    def __init__(self, images: dict[str, ImageInputs], processor: MedPLIBProcessor, seed: int):
+        self.images, self.processor = images, processor
+        self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18]))
+
+    def __call__(self, turns: list[Sample]) -> EncodedConversation:
+        reworded = [replace(t, question=paraphrase(t.question, self.rng)) for t in turns]
+        return encode_conversation(reworded, self.images[image_key(turns[0])], self.processor)
 
 
 @torch.no_grad()

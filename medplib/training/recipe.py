@@ -82,7 +82,10 @@ PRESETS = {"tiny": tiny_config, "micro": micro_config}
 
 # Named training recipes for `python -m medplib.train --recipe NAME`: the flags that made a shipped checkpoint.
 # "builtin" is medplib/assets/medplib-tiny: the dense `joint` model upcycled into the MoE (docs/experiments.md).
-RECIPES = {"builtin": dict(stages="towers,joint,moe", total_steps=2200, tower_steps=1200, tower_images=6000)}
+# "rich" is the same with the rich training wording and lower-case questions (issue 18; docs/experiments.md): better
+# on unseen wordings, worse on the templates, so not shipped.
+_BUILTIN = dict(stages="towers,joint,moe", total_steps=2200, tower_steps=1200, tower_images=6000)
+RECIPES = {"builtin": _BUILTIN, "rich": dict(_BUILTIN, wording="rich", question_normalization="lower")}
 
 
 def set_trainable(model: torch.nn.Module, patterns: tuple[str, ...] | None) -> int:
