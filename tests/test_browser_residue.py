@@ -71,7 +71,7 @@ def test_browser_session_leaves_nothing(heartbeat_1s, grounded_app, temp_dir, tm
         try:
             page = ctx.new_page()
             page.goto(url + "/")
-            page.get_by_role("tab", name="Upload a file").click()
+            page.get_by_role("tab", name="Upload").click()
             page.locator("input[type=file]").first.set_input_files(str(scan))
             page.wait_for_function("() => { const c = document.querySelector('canvas');"
                                    " return c && c.getBoundingClientRect().width > 0; }", timeout=60_000)

@@ -17,7 +17,7 @@ from medplib import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "medplib" / "assets" / "medplib-tiny"
-APP_AND_TEST = {"gradio", "mcp", "pytest", "playwright", "ruff"}  # requirements.txt also serves the Space and CI
+APP_AND_TEST = {"gradio", "mcp", "pytest", "playwright", "axe-playwright-python", "ruff"}  # requirements.txt also serves the Space and CI
 
 
 def requirement_name(line: str) -> str:
