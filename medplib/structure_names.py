@@ -1,7 +1,7 @@
 """Which structure each ``<SEG>`` of an answer names ("Sure, the liver lesion is <SEG>." -> "liver lesion").
 
 Rule, per ``<SEG>`` in order: the ``<p>phrase</p>`` right before it (the original's phrase format); else the
-noun phrase its sentence says it is ("the left kidney is <SEG>"); else, when the answer only says "it" /
+noun phrase its sentence says it is ("the left kidney is <SEG>", "the left kidney <SEG>"); else, when the answer only says "it" /
 "here", the structure the question asks for ("Please segment the liver."); else ``None`` (the caller numbers it).
 """
 
@@ -11,11 +11,12 @@ import re
 
 _SEG = r"(?:<\s*seg\s*>|\[\s*seg\s*\])"
 _PHRASE = re.compile(r"<p>(?P<phrase>[^<]*?)</p>\s*" + _SEG + r"|(?P<seg>" + _SEG + ")", re.IGNORECASE)
-_SUBJECT = re.compile(r"([^.,;:!?<>]+?)\s+(?:is|are)\s+(?:shown\s+|marked\s+|located\s+|highlighted\s+)?"
+_SUBJECT = re.compile(r"([^.,;:!?<>]+?)\s+(?:is|are)\b\s*(?:shown\s+|marked\s+|located\s+|highlighted\s+)?"
                       r"(?:here\s+|as\s+|in\s+|at\s+)?$", re.IGNORECASE)
 _ASKED = re.compile(r"\b(?:segment|segmentation of|find|locate|outline|delineate|mark|highlight|show|identify|"
                     r"where is|where are)\s+(.+?)(?:\s+(?:in|on|of|within)\s+(?:this|the)\s+"
                     r"(?:image|scan|slice|picture|volume|view))?\s*[.?!]*$", re.IGNORECASE)
+_NOUN_BEFORE = re.compile(r"([^.,;:!?<>]+?)\s*$")
 _LEAD = re.compile(r"^(?:sure|yes|ok|okay|here|certainly|and|while|whereas)\b[,!]?\s*|^(?:the|a|an|all|any|both)\s+",
                    re.IGNORECASE)
 _PRONOUNS = {"it", "this", "that", "they", "these", "those", "here", "there", "the result", "the segmentation",
@@ -47,7 +48,8 @@ def structure_names(raw_answer: str, question: str = "") -> list[str | None]:
         if m.group("phrase") is not None:
             name = _tidy(m.group("phrase"))
         else:
-            before = _SUBJECT.search(raw_answer[start:m.start()])
+            clause = raw_answer[start:m.start()]
+            before = _SUBJECT.search(clause) or _NOUN_BEFORE.search(clause)  # "the liver is <SEG>" / "the liver <SEG>"
             name = _tidy(before.group(1)) if before else None
         names.append(name or fallback)
         start = m.end()
