@@ -32,7 +32,7 @@ from .wording_grammar import (
     STRUCTURE_SYNONYMS,
 )
 
-P_TEMPLATE = 0.2  # share of training questions kept in the generator's own wording
+P_TEMPLATE = 0.35  # share of training questions kept in the generator's own wording
 P_SYNONYM = 0.35  # chance that a structure / modality field is said with a synonym
 _SLOT = re.compile(r"\[([^\[\]]*)\]")
 _MARKUP = re.compile(r"(<[^<>]*>)")
