@@ -179,3 +179,24 @@ def test_with_the_alphabet_the_tokenizer_knows_every_printable_character(samples
     rich = train_bpe_tokenizer(corpus_for_tokenizer(samples, "lower", alphabet=True), 400)
     assert rich.unk_token_id not in rich("zebra QXJ @#% qwv", add_special_tokens=False)["input_ids"]
     assert tokenizer.unk_token_id in tokenizer("@#%", add_special_tokens=False)["input_ids"]  # without it: <unk>
+
+
+def test_fresh_wording_keeps_the_template_share_it_is_given(samples):
+    tokenizer = train_bpe_tokenizer(corpus_for_tokenizer(samples, "none", alphabet=True), 400)
+    processor = MedPLIBProcessor(tokenizer, clip_image_size=56, patch_size=14, sam_image_size=64, region_grid_mode="cover")
+    images = prepare_images(samples, processor)
+    turns = group_conversations(samples, KINDS, 6, seed=0)[0]
+    as_generated = encode_conversation(turns, images[image_key(turns[0])], processor).input_ids
+    kept = FreshWording(images, processor, seed=0, p_template=1.0)
+    resaid = FreshWording(images, processor, seed=0, p_template=0.0)
+    assert all(torch.equal(kept(turns).input_ids, as_generated) for _ in range(3))
+    assert not any(torch.equal(resaid(turns).input_ids, as_generated) for _ in range(3))
+
+
+def test_the_moe_stage_can_keep_another_template_share():
+    from medplib.training.cli import parse_args
+
+    _, args = parse_args(["--out", "x", "--recipe", "rich"])
+    assert args.moe_template_share is None and 0 < args.template_share < 1
+    _, args = parse_args(["--out", "x", "--recipe", "rich", "--moe-template-share", "0.7"])
+    assert args.moe_template_share == 0.7

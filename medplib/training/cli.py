@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..constants import QUESTION_NORMALIZATIONS
 from ..processing.normalize import normalize_question
 from ..synthetic import Sample, load_records, make_samples
-from ..synthetic.wording import paraphrased
+from ..synthetic.wording import P_TEMPLATE, paraphrased
 from ..model.modeling import MedPLIBForCausalLM
 from ..processing import MedPLIBProcessor
 from ..checkpoints.tokenizer import load_tokenizer, train_bpe_tokenizer
@@ -191,7 +191,9 @@ def run_stage(stage_name: str, model: MedPLIBForCausalLM, samples, images, proce
         raise ValueError(f"no training samples of kinds {stage.kinds}")
     pad = processor.tokenizer.pad_token_id
     if args.wording == "rich":  # other words every time a conversation comes round (encoded per batch, ~ms)
-        encode = FreshWording(images, processor, seed)
+        share = args.moe_template_share if stage_name == "moe" and args.moe_template_share is not None \
+            else args.template_share
+        encode = FreshWording(images, processor, seed, p_template=share)
         batches = ItemBatches(groups, args.batch_size, seed, lambda batch: collate([encode(t) for t in batch], pad))
     else:
         conversations = [encode_conversation(turns, images[image_key(turns[0])], processor) for turns in groups]
@@ -245,6 +247,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--wording", choices=("template", "rich"), default="template",
                         help="questions in the generator's templates, or re-said in the rich training wording "
                              "(synthetic/wording.py), anew each time a conversation is trained on")
+    parser.add_argument("--template-share", type=float, default=P_TEMPLATE,
+                        help="with --wording rich: share of questions kept in the generator's own wording")
+    parser.add_argument("--moe-template-share", type=float, default=None,
+                        help="the same for the moe stage only (default: --template-share)")
     parser.add_argument("--question-normalization", choices=QUESTION_NORMALIZATIONS, default="none",
                         help="the model config's question_normalization: 'lower' lower-cases questions and drops the "
                              "final punctuation, at training and inference (processing/normalize.py)")

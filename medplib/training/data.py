@@ -11,7 +11,7 @@ import torch
 
 from ..constants import IGNORE_INDEX
 from ..synthetic import Sample
-from ..synthetic.wording import paraphrase
+from ..synthetic.wording import P_TEMPLATE, paraphrase
 from ..processing import MedPLIBProcessor, build_labels, build_prompt, encode_prompt
 
 
@@ -89,12 +89,13 @@ class FreshWording:
     """Encodes a conversation with its questions re-said in the rich wording (synthetic/wording.py), drawn anew on
     every call, so that each epoch trains other words for the same images, regions and answers."""
 
-    def __init__(self, images: dict[str, ImageInputs], processor: MedPLIBProcessor, seed: int):
-        self.images, self.processor = images, processor
+    def __init__(self, images: dict[str, ImageInputs], processor: MedPLIBProcessor, seed: int,
+                 p_template: float = P_TEMPLATE):
+        self.images, self.processor, self.p_template = images, processor, p_template
         self.rng = np.random.default_rng(np.random.SeedSequence([int(seed), 18]))
 
     def __call__(self, turns: list[Sample]) -> EncodedConversation:
-        reworded = [replace(t, question=paraphrase(t.question, self.rng)) for t in turns]
+        reworded = [replace(t, question=paraphrase(t.question, self.rng, self.p_template)) for t in turns]
         return encode_conversation(reworded, self.images[image_key(turns[0])], self.processor)
 
 
