@@ -46,6 +46,7 @@ def main(out: Path) -> None:
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(
         {"world": accelerator.num_processes, "digest": digest.hexdigest(), "losses": result["loss_history"],
          "all_losses": losses}))
+    accelerator.end_training()  # as the recipe's command: without it gloo may abort the exit (SIGABRT)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(report, indent=1))
         print(table(summary))
         print(f"report: {args.out}")
+    accelerator.end_training()  # destroys the process group: gloo's threads abort the exit if left running
     return 0
 
 

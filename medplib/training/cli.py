@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if accelerator.is_main_process:
         (args.out / "run_summary.json").write_text(json.dumps(summary, indent=1))
         print(f"done in {summary['total_seconds']} s; final model: {summary['final']}")
+    accelerator.end_training()  # destroys the process group: gloo's threads abort the exit if left running
     return 0
 
 
